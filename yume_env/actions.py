@@ -102,3 +102,9 @@ def look_index(name: str) -> int:
         return LOOKS.index(name)
     except ValueError:
         raise ValueError(f"look: got {name!r}; accepted: {', '.join(LOOKS)}") from None
+
+#: Characters accepted in event text: printable ASCII, including space and punctuation.
+EVENT_CHARSET: Final[str] = "".join(chr(c) for c in range(32, 127))
+
+#: Longest accepted event text, in characters (the whole caption must fit the 512-token text window).
+EVENT_MAX_LENGTH: Final[int] = 300
