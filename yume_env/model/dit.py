@@ -1,0 +1,503 @@
+"""The Yume-1.5 diffusion transformer: Wan2.2 TI2V-5B plus Yume's TSCM history patch embeddings.
+
+Parameter names are the official ones (``patch_embedding``, ``blocks.N.self_attn.q``, ...,
+``patch_embedding_2x`` ... ``patch_embedding_2x_f``), so an official state dict loads as it is.
+
+One forward denoises the 8-latent block of B worlds at once. Each world brings its own clean history
+(any length, possibly none for the text-to-video first block), its own text context and timestep.
+History is embedded through the TSCM tiers (:mod:`yume_env.model.tscm`) and left-padded to a common
+length; padding keys are masked, so a world's output never depends on its batch neighbours.
+
+The work that does not change across the denoising steps of a block (history patch embeddings, RoPE
+tables, text embedding and cross-attention keys/values, the history time embedding) is done once in
+:meth:`YumeDiT.prepare`; :meth:`YumeDiT.denoise` then runs one step. The official code redoes all of
+it at every step; the results are the same.
+
+Numerics follow the official module: the residual stream and all modulation math are float32; the
+linear layers and attention run in the parameter dtype (bf16 on GPU); timesteps and RoPE angles are
+float64 before being rounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from yume_env.model.attention import attention
+from yume_env.model.rope import apply_rope, rope_angles
+from yume_env.model.tscm import RATE_KERNEL, RATE_MODULE, group_grid, history_groups
+
+# Defaults of the official WanModel constructor, used for keys a config.json leaves out
+# (diffusers does not save `ignore_for_config` entries such as patch_size or text_dim).
+_OFFICIAL_DEFAULTS = {
+    "model_type": "t2v",
+    "patch_size": (1, 2, 2),
+    "text_len": 512,
+    "in_dim": 16,
+    "dim": 2048,
+    "ffn_dim": 8192,
+    "freq_dim": 256,
+    "text_dim": 4096,
+    "out_dim": 16,
+    "num_heads": 16,
+    "num_layers": 32,
+    "window_size": (-1, -1),
+    "qk_norm": True,
+    "cross_attn_norm": True,
+    "eps": 1e-6,
+}
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Architecture of the Yume DiT. Defaults are the released Yume-1.5 5B model.
+
+    Args:
+        patch_size: base (t, h, w) patch of block tokens and of the newest history frames.
+        text_len: text tokens the context is zero-padded to before ``text_embedding``.
+        in_dim / out_dim: latent channels (48 for the Wan2.2 VAE).
+        dim: hidden width. ffn_dim: feed-forward width. num_heads: attention heads.
+        num_layers: transformer blocks. freq_dim: sinusoidal timestep channels.
+        text_dim: width of the text encoder output (umT5-XXL: 4096).
+        qk_norm: RMS-normalise queries/keys over the full width. cross_attn_norm: affine LayerNorm
+            before cross-attention. eps: norm epsilon.
+        rope_max_positions: temporal RoPE positions the official table holds (1024). A forward whose
+            history + block needs more is refused; the world keeps its history within budget.
+        rope_theta: RoPE base. block_frames: latent frames denoised per block (8).
+    """
+
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    text_len: int = 512
+    in_dim: int = 48
+    dim: int = 3072
+    ffn_dim: int = 14336
+    freq_dim: int = 256
+    text_dim: int = 4096
+    out_dim: int = 48
+    num_heads: int = 24
+    num_layers: int = 30
+    qk_norm: bool = True
+    cross_attn_norm: bool = True
+    eps: float = 1e-6
+    rope_max_positions: int = 1024
+    rope_theta: float = 10000.0
+    block_frames: int = 8
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.dim % self.num_heads:
+            raise ValueError(f"dim: got {self.dim}, not divisible by num_heads={self.num_heads}")
+        if self.head_dim % 2:
+            raise ValueError(f"dim/num_heads: got head_dim {self.head_dim}; accepted: an even number")
+        if tuple(self.patch_size) != (1, 2, 2):
+            raise ValueError(
+                f"patch_size: got {self.patch_size}; accepted: (1, 2, 2) (the TSCM tiers assume it)"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.num_heads
+
+    @classmethod
+    def from_official(cls, config: dict) -> DiTConfig:
+        """Build from an official ``config.json`` dict (WanModel defaults fill absent keys)."""
+        merged = {**_OFFICIAL_DEFAULTS, **{k: v for k, v in config.items() if not k.startswith("_")}}
+        if merged["model_type"] not in ("t2v", "ti2v"):
+            raise ValueError(
+                f"config.json model_type: got {merged['model_type']!r}; accepted: 'ti2v' or 't2v' "
+                "(Yume-1.5 is a ti2v model; 'i2v' needs image channels this package does not use)"
+            )
+        if tuple(merged["window_size"]) != (-1, -1):
+            raise ValueError(f"config.json window_size: got {merged['window_size']}; accepted: [-1, -1]")
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs = {k: (tuple(v) if k == "patch_size" else v) for k, v in merged.items() if k in known}
+        extra = {k: v for k, v in merged.items() if k not in known}
+        return cls(**kwargs, extra=extra)
+
+    def to_official(self) -> dict:
+        """The ``config.json`` dict the official ``WanModel.from_pretrained`` reads."""
+        out = {k: v for k, v in asdict(self).items() if k in _OFFICIAL_DEFAULTS}
+        out["patch_size"] = list(self.patch_size)
+        out["model_type"] = "ti2v"
+        out["window_size"] = [-1, -1]
+        return {"_class_name": "WanModel", **out}
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """``cat(cos, sin)`` of ``t * 10000**(-i/half)`` computed in float64 (cos first, as official)."""
+    half = dim // 2
+    t = t.to(torch.float64)
+    freqs = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64, device=t.device) / half)
+    angles = torch.outer(t.flatten(), freqs)
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1).reshape(*t.shape, dim)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """A linear layer computed in its parameter dtype (the official code runs under bf16 autocast)."""
+    return F.linear(x.to(layer.weight.dtype), layer.weight, layer.bias)
+
+
+class RMSNorm(nn.Module):
+    """RMS norm with a learned scale, computed in float32 and cast back (official ``WanRMSNorm``)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm computed in float32 (official ``WanLayerNorm``); affine only where the weights say so."""
+
+    def __init__(self, dim: int, eps: float = 1e-6, elementwise_affine: bool = False):
+        super().__init__(dim, eps=eps, elementwise_affine=elementwise_affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with RMS q/k norm over the full width and 3-D RoPE."""
+
+    def __init__(self, dim: int, num_heads: int, qk_norm: bool, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+        self.norm_q = RMSNorm(dim, eps) if qk_norm else nn.Identity()
+        self.norm_k = RMSNorm(dim, eps) if qk_norm else nn.Identity()
+
+    def forward(self, x, cos, sin, key_mask, backend):
+        b, s = x.shape[:2]
+        q = self.norm_q(_linear(self.q, x)).unflatten(-1, (self.num_heads, -1))
+        k = self.norm_k(_linear(self.k, x)).unflatten(-1, (self.num_heads, -1))
+        v = _linear(self.v, x).unflatten(-1, (self.num_heads, -1))
+        out = attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, key_mask, backend)
+        return _linear(self.o, out.flatten(2))
+
+
+class CrossAttention(SelfAttention):
+    """Attention from video tokens to the (unmasked, zero-padded) text context."""
+
+    def context_kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.norm_k(_linear(self.k, context)).unflatten(-1, (self.num_heads, -1))
+        v = _linear(self.v, context).unflatten(-1, (self.num_heads, -1))
+        return k, v
+
+    def forward(self, x, kv, backend):
+        q = self.norm_q(_linear(self.q, x)).unflatten(-1, (self.num_heads, -1))
+        k, v = kv
+        return _linear(self.o, attention(q, k, v, None, backend).flatten(2))
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, block_tokens: int) -> torch.Tensor:
+    """``x * (1 + scale) + shift`` with (history, block) modulation ``[B, 2, dim]`` per segment."""
+    out = torch.empty_like(x, dtype=torch.float32)
+    hist = x.shape[1] - block_tokens
+    out[:, :hist] = x[:, :hist] * (1 + scale[:, 0:1]) + shift[:, 0:1]
+    out[:, hist:] = x[:, hist:] * (1 + scale[:, 1:2]) + shift[:, 1:2]
+    return out
+
+
+def _gate(y: torch.Tensor, gate: torch.Tensor, block_tokens: int) -> torch.Tensor:
+    """``y * gate`` with per-segment gates ``[B, 2, dim]``, in float32."""
+    out = torch.empty_like(y, dtype=torch.float32)
+    hist = y.shape[1] - block_tokens
+    out[:, :hist] = y[:, :hist] * gate[:, 0:1]
+    out[:, hist:] = y[:, hist:] * gate[:, 1:2]
+    return out
+
+
+class AttentionBlock(nn.Module):
+    """AdaLN-modulated block: self-attention, cross-attention over text, tanh-GELU FFN."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        dim = cfg.dim
+        self.norm1 = LayerNorm(dim, cfg.eps)
+        self.self_attn = SelfAttention(dim, cfg.num_heads, cfg.qk_norm, cfg.eps)
+        self.norm3 = (
+            LayerNorm(dim, cfg.eps, elementwise_affine=True) if cfg.cross_attn_norm else nn.Identity()
+        )
+        self.cross_attn = CrossAttention(dim, cfg.num_heads, cfg.qk_norm, cfg.eps)
+        self.norm2 = LayerNorm(dim, cfg.eps)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, cfg.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(cfg.ffn_dim, dim)
+        )
+        self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
+
+    def forward(self, x, e0, block_tokens, cos, sin, key_mask, context_kv, backend):
+        # 1. modulation chunks per segment: e0 [B, 2, 6, dim] (history, block) -> six [B, 2, dim]
+        m = (self.modulation.float()[:, None] + e0).unbind(dim=2)
+        # 2. self-attention over history + block
+        y = self.self_attn(_modulate(self.norm1(x), m[0], m[1], block_tokens), cos, sin, key_mask, backend)
+        x = x + _gate(y, m[2], block_tokens)
+        # 3. cross-attention over the text
+        x = x + self.cross_attn(self.norm3(x), context_kv, backend).float()
+        # 4. feed-forward
+        h = _modulate(self.norm2(x), m[3], m[4], block_tokens)
+        y = _linear(self.ffn[2], self.ffn[1](_linear(self.ffn[0], h)))
+        return x + _gate(y, m[5], block_tokens)
+
+
+class Head(nn.Module):
+    """Final modulated LayerNorm and projection to ``prod(patch) * out_dim`` channels per token."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.norm = LayerNorm(cfg.dim, cfg.eps)
+        self.head = nn.Linear(cfg.dim, math.prod(cfg.patch_size) * cfg.out_dim)
+        self.modulation = nn.Parameter(torch.randn(1, 2, cfg.dim) / cfg.dim**0.5)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        # The head is modulated by the time embedding e itself, not its projection (official).
+        shift, scale = (self.modulation.float() + e[:, None]).unbind(dim=1)
+        return _linear(self.head, self.norm(x) * (1 + scale[:, None]) + shift[:, None]).float()
+
+
+@dataclass
+class PreparedBatch:
+    """Step-invariant inputs of one block for B worlds (see :meth:`YumeDiT.prepare`)."""
+
+    history_tokens: torch.Tensor  # [B, Lh_max, dim] float32, left-padded
+    key_mask: torch.Tensor | None  # [B, Lh_max + Lb] bool, None when nothing is padded
+    cos: torch.Tensor  # [B, L, head_dim/2] float32
+    sin: torch.Tensor
+    positions: torch.Tensor  # [B, L, 3] int64 (t, h, w) RoPE positions
+    context_kv: list[tuple[torch.Tensor, torch.Tensor]]  # per layer cross-attention keys/values
+    history_t: torch.Tensor  # [B] float64
+    grid: tuple[int, int, int]  # block token grid (f, h, w)
+    history_lens: list[int]
+
+
+class YumeDiT(nn.Module):
+    """The Yume-1.5 DiT. Build with a :class:`DiTConfig`; load official weights with ``load_state_dict``."""
+
+    def __init__(self, config: DiTConfig | None = None):
+        super().__init__()
+        cfg = self.config = config or DiTConfig()
+        dim, cin = cfg.dim, cfg.in_dim
+        self.patch_embedding = nn.Conv3d(cin, dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.text_embedding = nn.Sequential(
+            nn.Linear(cfg.text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim)
+        )
+        self.time_embedding = nn.Sequential(nn.Linear(cfg.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, dim * 6))
+        self.blocks = nn.ModuleList(AttentionBlock(cfg) for _ in range(cfg.num_layers))
+        self.head = Head(cfg)
+        # Yume's history embedders (TSCM): coarser kernels for older latents.
+        for rate, name in RATE_MODULE.items():
+            if rate != "1x":
+                k = RATE_KERNEL[rate]
+                setattr(self, name, nn.Conv3d(cin, dim, kernel_size=(1, k, k), stride=(1, k, k)))
+        self.patch_embedding_2x_f = nn.Conv3d(cin, cin, kernel_size=(1, 4, 4), stride=(1, 4, 4))
+        self.attention_backend = "auto"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.patch_embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.patch_embedding.weight.device
+
+    # ------------------------------------------------------------------ embeddings
+    def _conv(self, conv: nn.Conv3d, frames: torch.Tensor, multiple: int) -> torch.Tensor:
+        """Zero-pad ``[B, C, F, H, W]`` at the bottom/right to ``multiple`` (official quirk), then conv."""
+        h, w = frames.shape[-2:]
+        frames = F.pad(frames, (0, (-w) % multiple, 0, (-h) % multiple))
+        return F.conv3d(frames.to(conv.weight.dtype), conv.weight, conv.bias, stride=conv.stride)
+
+    def _embed_group(self, frames: torch.Tensor, rate: str) -> torch.Tensor:
+        """Tokens ``[B, n, dim]`` of history frames ``[B, C, F, H, W]`` at a TSCM rate."""
+        if rate == "f":
+            reduced = self._conv(self.patch_embedding_2x_f, frames, 4)
+            out = self._conv(self.patch_embedding_16x, reduced, 32)
+        else:
+            out = self._conv(getattr(self, RATE_MODULE[rate]), frames, RATE_KERNEL[rate])
+        return out.flatten(2).transpose(1, 2).float()
+
+    def _time_embedding(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``e [.., dim]`` and its projection ``e0 [.., 6, dim]`` (float32) for float64 timesteps."""
+        sin = sinusoidal_embedding(t, self.config.freq_dim).float()
+        lin1, lin2 = self.time_embedding[0], self.time_embedding[2]
+        e = _linear(lin2, F.silu(_linear(lin1, sin))).float()
+        e0 = _linear(self.time_projection[1], F.silu(e)).float().unflatten(-1, (6, self.config.dim))
+        return e, e0
+
+    def _history_positions(self, num_history: int, height: int, width: int) -> tuple[torch.Tensor, int]:
+        """RoPE (t, h, w) of every history token, and the first temporal slot of the block."""
+        pos, slot = [], 0
+        for g in history_groups(num_history):
+            gh, gw = group_grid(g.rate, height, width)
+            t, y, x = torch.meshgrid(
+                torch.arange(slot, slot + g.frames), torch.arange(gh), torch.arange(gw), indexing="ij"
+            )
+            pos.append(torch.stack([t, y, x], dim=-1).reshape(-1, 3))
+            slot += g.frames
+        if not pos:
+            return torch.zeros(0, 3, dtype=torch.long), 0
+        return torch.cat(pos), slot
+
+    # ------------------------------------------------------------------ public API
+    def prepare(
+        self,
+        history: Sequence[torch.Tensor | None],
+        context: Sequence[torch.Tensor],
+        latent_hw: tuple[int, int],
+        history_t: torch.Tensor | float = 0.0,
+    ) -> PreparedBatch:
+        """Embed what stays fixed while a block is denoised, for B worlds.
+
+        Args:
+            history: per world the clean history latents ``[C, H_i, h, w]``, or ``None`` / ``H_i = 0``
+                for the text-to-video first block.
+            context: per world the text encoder output ``[L_i, text_dim]`` with ``L_i <= text_len``.
+            latent_hw: the latent grid ``(h, w)`` of the block.
+            history_t: timestep of the history tokens (the official sampler uses 0).
+        """
+        cfg = self.config
+        if len(history) != len(context):
+            raise ValueError(f"history/context: got {len(history)} histories and {len(context)} contexts")
+        b = len(history)
+        device = self.device
+        h, w = latent_hw
+        if h % 2 or w % 2:
+            raise ValueError(f"latent_hw: got {latent_hw}; accepted: even height and width")
+        grid = (cfg.block_frames, h // 2, w // 2)
+        block_tokens = math.prod(grid)
+
+        # 1. history tokens through the TSCM tiers (worlds with the same history length share one conv)
+        lengths = [0 if u is None else int(u.shape[1]) for u in history]
+        per_world: list[torch.Tensor | None] = [None] * b
+        pos_world: list[torch.Tensor] = [None] * b  # type: ignore[list-item]
+        for num in sorted(set(lengths)):
+            idx = [i for i, n in enumerate(lengths) if n == num]
+            hpos, slot = self._history_positions(num, h, w)
+            if slot + cfg.block_frames > cfg.rope_max_positions:
+                raise ValueError(
+                    f"history: {num} history latents need {slot + cfg.block_frames} temporal positions; "
+                    f"accepted: at most {cfg.rope_max_positions} (history + {cfg.block_frames}-frame block)"
+                )
+            bt, by, bx = torch.meshgrid(
+                torch.arange(slot, slot + grid[0]),
+                torch.arange(grid[1]),
+                torch.arange(grid[2]),
+                indexing="ij",
+            )
+            pos = torch.cat([hpos, torch.stack([bt, by, bx], -1).reshape(-1, 3)])
+            if num:
+                frames = torch.stack([history[i] for i in idx]).to(device)
+                if tuple(frames.shape[-2:]) != (h, w) or frames.shape[1] != cfg.in_dim:
+                    raise ValueError(
+                        f"history: got latents of shape {tuple(frames.shape[1:])}; "
+                        f"accepted: [{cfg.in_dim}, H, {h}, {w}]"
+                    )
+                groups = [
+                    self._embed_group(frames[:, :, g.start : g.stop], g.rate) for g in history_groups(num)
+                ]
+                tokens = torch.cat(groups, dim=1)
+            for j, i in enumerate(idx):
+                per_world[i] = tokens[j] if num else None
+                pos_world[i] = pos
+
+        # 2. left-pad the histories to a common length; padded keys are masked out
+        hist_lens = [0 if t is None else t.shape[0] for t in per_world]
+        lh = max(hist_lens)
+        history_tokens = torch.zeros(b, lh, cfg.dim, device=device)
+        positions = torch.zeros(b, lh + block_tokens, 3, dtype=torch.long)
+        key_mask = torch.ones(b, lh + block_tokens, dtype=torch.bool)
+        for i, tok in enumerate(per_world):
+            n = hist_lens[i]
+            if n:
+                history_tokens[i, lh - n :] = tok
+            positions[i, lh - n :] = pos_world[i]
+            key_mask[i, : lh - n] = False
+        cos_sin = rope_angles(positions, cfg.head_dim, cfg.rope_theta)
+        cos, sin = torch.cos(cos_sin).float().to(device), torch.sin(cos_sin).float().to(device)
+        mask = None if bool(key_mask.all()) else key_mask.to(device)
+
+        # 3. text: zero-pad to text_len, embed, and precompute every layer's cross-attention keys/values
+        for i, c in enumerate(context):
+            if c.ndim != 2 or c.shape[0] > cfg.text_len or c.shape[1] != cfg.text_dim:
+                raise ValueError(
+                    f"context[{i}]: got shape {tuple(c.shape)}; accepted: [L, {cfg.text_dim}] with L <= {cfg.text_len}"
+                )
+        ctx = torch.zeros(b, cfg.text_len, cfg.text_dim, device=device)
+        for i, c in enumerate(context):
+            ctx[i, : c.shape[0]] = c.to(device=device, dtype=torch.float32)
+        te = self.text_embedding
+        ctx = _linear(te[2], te[1](_linear(te[0], ctx)))
+        context_kv = [blk.cross_attn.context_kv(ctx) for blk in self.blocks]
+
+        ht = torch.as_tensor(history_t, dtype=torch.float64).expand(b).to(device)
+        return PreparedBatch(history_tokens, mask, cos, sin, positions, context_kv, ht, grid, hist_lens)
+
+    def denoise(
+        self,
+        prepared: PreparedBatch,
+        block: torch.Tensor,
+        t: torch.Tensor | float,
+        taps: dict | None = None,
+    ) -> torch.Tensor:
+        """Velocity ``[B, C, 8, h, w]`` (float32) for the noisy block latents at timestep ``t`` (``[B]`` or scalar).
+
+        ``taps``, when given, receives intermediate tensors (``tokens_in``, ``time_e``, ``head_in``,
+        ``positions``) for conformance checks.
+        """
+        cfg = self.config
+        b = block.shape[0]
+        f, gh, gw = prepared.grid
+        if tuple(block.shape[1:3]) != (cfg.in_dim, f) or tuple(block.shape[3:]) != (gh * 2, gw * 2):
+            raise ValueError(
+                f"block: got shape {tuple(block.shape)}; accepted: [B, {cfg.in_dim}, {f}, {gh * 2}, {gw * 2}]"
+            )
+        # 1. embed the block and put it after the (left-padded) history
+        blk = self._conv(self.patch_embedding, block.to(self.device), 2).flatten(2).transpose(1, 2).float()
+        x = torch.cat([prepared.history_tokens, blk], dim=1)
+        nb = blk.shape[1]
+
+        # 2. time embeddings for the two segments: history (t=0) and block (t)
+        tb = torch.as_tensor(t, dtype=torch.float64).to(self.device).expand(b)
+        e, e0 = self._time_embedding(
+            torch.stack([prepared.history_t, tb], dim=1)
+        )  # [B, 2, dim], [B, 2, 6, dim]
+        if taps is not None:
+            taps["tokens_in"] = x.detach().clone()
+            lh = x.shape[1] - nb
+            taps["time_e"] = torch.cat([e[:, :1].expand(b, lh, -1), e[:, 1:].expand(b, nb, -1)], dim=1)
+            taps["positions"] = prepared.positions
+
+        # 3. transformer blocks
+        for layer, kv in zip(self.blocks, prepared.context_kv):
+            x = layer(x, e0, nb, prepared.cos, prepared.sin, prepared.key_mask, kv, self.attention_backend)
+        if taps is not None:
+            taps["head_in"] = x.detach().clone()
+
+        # 4. head on the block tokens only, then unpatchify (channels fastest in the head output)
+        out = self.head(x[:, -nb:], e[:, 1])
+        p = cfg.patch_size
+        out = out.view(b, f, gh, gw, *p, cfg.out_dim)
+        out = torch.einsum("bfhwpqrc->bcfphqwr", out)
+        return out.reshape(b, cfg.out_dim, f * p[0], gh * p[1], gw * p[2])
+
+    def forward(
+        self,
+        history: Sequence[torch.Tensor | None],
+        block: torch.Tensor,
+        t: torch.Tensor | float,
+        context: Sequence[torch.Tensor],
+    ) -> torch.Tensor:
+        """One velocity prediction: :meth:`prepare` then :meth:`denoise`."""
+        prepared = self.prepare(history, context, tuple(block.shape[-2:]))
+        return self.denoise(prepared, block, t)
