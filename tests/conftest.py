@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REFERENCE = Path(__file__).parent / "data" / "reference"
+
+
+def read_manifest(name: str) -> dict[str, tuple[int, ...]]:
+    """``name -> shape`` from a reference manifest TSV (trailer lines start with '#')."""
+    shapes = {}
+    for line in (REFERENCE / name).read_text().splitlines():
+        if not line or line.startswith("#") or line.startswith("name\t"):
+            continue
+        key, shape, _dtype, _numel = line.split("\t")
+        shapes[key] = tuple(int(s) for s in shape.split(",")) if shape else ()
+    return shapes
+
+
+def manifest_total(name: str) -> int:
+    for line in (REFERENCE / name).read_text().splitlines():
+        if line.startswith("# total_params"):
+            return int(line.split()[-1])
+    raise AssertionError("no total_params line")
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return REFERENCE
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
