@@ -1,0 +1,277 @@
+"""The generator as one object: DiT + VAE + text encoder of a preset on one device.
+
+:class:`YumeModel` offers the building blocks a world needs (encode images to history latents,
+encode captions, denoise one block for B worlds, decode latents to frames) and knows nothing about
+worlds, actions or Gymnasium. Build one with :func:`build_model` (random or shipped weights) or
+:func:`load_checkpoint` (an official-layout folder), and write one with :func:`save_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from yume_env.model.checkpoint import (
+    DIT_CONFIG,
+    DIT_INDEX,
+    DIT_WEIGHTS,
+    EXTRA_CONFIG,
+    LAYOUT,
+    T5_WEIGHTS,
+    TOKENIZER_DIR,
+    VAE_WEIGHTS,
+    CheckpointError,
+    materialize,
+    open_weights,
+    save_pth,
+    save_safetensors,
+)
+from yume_env.model.dit import DiTConfig, YumeDiT
+from yume_env.model.presets import TINY, YUME_5B, ModelPreset, get_preset, with_configs
+from yume_env.model.sampler import EulerSampler
+from yume_env.model.text_encoder import TextEncoder, TextEncoderConfig, UMT5Encoder, load_tokenizer
+from yume_env.model.vae import VAEConfig, WanVAE
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TINY_TOKENIZER = ASSETS / "tiny_tokenizer"
+TINY_CHECKPOINT = ASSETS / "tiny_checkpoint"
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` checked to exist here; ``None`` picks CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: got {device!r}; accepted: 'cpu', 'cuda', 'cuda:N'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: got {device!r} but no CUDA device is available here; accepted: 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device: got {device!r}; this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"device: got {device!r}; accepted: 'cpu', 'cuda', 'cuda:N'")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``dtype`` as a torch dtype; ``None`` = bfloat16 on CUDA (as the official pipeline), float32 on CPU."""
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in _DTYPES:
+        return _DTYPES[dtype]
+    raise ValueError(f"dtype: got {dtype!r}; accepted: float32, bfloat16, float16")
+
+
+class YumeModel:
+    """DiT, VAE and text encoder of one preset, ready to generate.
+
+    Attributes:
+        preset: the :class:`ModelPreset` (resolutions, sampler defaults, fps).
+        dit / vae: the networks. text: the :class:`TextEncoder` (tokenizer + umT5 + caption cache).
+        device / dtype: where and in which precision the DiT runs (the VAE runs in float32 unless
+            ``vae_dtype`` says otherwise, as the official pipeline does).
+    """
+
+    def __init__(
+        self, preset: ModelPreset, dit: YumeDiT, vae: WanVAE, text: TextEncoder, device: torch.device
+    ):
+        self.preset = preset
+        self.dit = dit
+        self.vae = vae
+        self.text = text
+        self.device = device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.dit.dtype
+
+    def latent_hw(self, resolution: tuple[int, int]) -> tuple[int, int]:
+        s = self.preset.vae.spatial_stride
+        return resolution[0] // s, resolution[1] // s
+
+    @property
+    def latent_channels(self) -> int:
+        return self.preset.dit.in_dim
+
+    @property
+    def block_frames(self) -> int:
+        return self.preset.dit.block_frames
+
+    def parameter_count(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return {"dit": count(self.dit), "vae": count(self.vae), "text": count(self.text.model)}
+
+    # ------------------------------------------------------------------ building blocks
+    @torch.inference_mode()
+    def encode_text(self, captions: Sequence[str]) -> list[torch.Tensor]:
+        """umT5 contexts ``[L_i, text_dim]`` (cached by exact caption)."""
+        return self.text.encode(list(captions))
+
+    @torch.inference_mode()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """History latents of still images ``[B, 3, H, W]`` in [-1, 1]: a static clip of
+        ``preset.image_frames`` frames encoded by the VAE (17 frames -> 5 latents, as ``sample_5b.py``)."""
+        clip = images[:, :, None].expand(-1, -1, self.preset.image_frames, -1, -1)
+        vae_dtype = self.vae.dtype
+        return self.vae.encode(clip.to(self.device, vae_dtype)).float()
+
+    @torch.inference_mode()
+    def sample_block(
+        self,
+        history: Sequence[torch.Tensor | None],
+        contexts: Sequence[torch.Tensor],
+        noise: torch.Tensor,
+        sampler: EulerSampler,
+        on_step: Callable | None = None,
+    ) -> torch.Tensor:
+        """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32)."""
+        prepared = self.dit.prepare(history, contexts, tuple(noise.shape[-2:]))
+        return sampler.sample(lambda x, t: self.dit.denoise(prepared, x, t), noise.to(self.device), on_step)
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Frames ``[B, 3, 1 + 4(f-1), H, W]`` in [-1, 1] of latents ``[B, C, f, h, w]`` decoded on their own."""
+        return self.vae.decode(latents.to(self.device, self.vae.dtype)).float()
+
+
+# ---------------------------------------------------------------------------------------- building
+def _tiny_tokenizer():
+    if not (TINY_TOKENIZER / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"the tiny tokenizer is missing from the package: {TINY_TOKENIZER}")
+    return load_tokenizer(TINY_TOKENIZER)
+
+
+def build_model(
+    preset: str | ModelPreset = "tiny",
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype | None = None,
+    seed: int = 0,
+    tokenizer=None,
+) -> YumeModel:
+    """A generator with freshly initialised (seeded) weights; for tests, benchmarks and training.
+
+    The tiny preset uses the tokenizer shipped in the package; other presets need ``tokenizer``.
+    """
+    p = get_preset(preset)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dit = YumeDiT(p.dit)
+        vae = WanVAE(p.vae)
+        t5 = UMT5Encoder(p.text)
+    if tokenizer is None:
+        if p.name != TINY.name:
+            raise ValueError(f"tokenizer: the {p.name} preset needs a tokenizer (load_checkpoint reads it)")
+        tokenizer = _tiny_tokenizer()
+    dit = dit.to(dev, dt).eval()
+    vae = vae.to(dev).eval()
+    t5 = t5.to(dev, dt).eval()
+    return YumeModel(p, dit, vae, TextEncoder(t5, tokenizer, text_len=p.text.text_len, device=dev), dev)
+
+
+def _read_extra(folder: Path) -> dict:
+    path = folder / EXTRA_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+
+
+def load_checkpoint(
+    folder: str | Path,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    vae_dtype: str | torch.dtype | None = "float32",
+    text_cache_size: int = 256,
+) -> YumeModel:
+    """Load a generator from a folder in the official layout (see :mod:`yume_env.model.checkpoint`).
+
+    ``dtype`` applies to the DiT and the text encoder (default bf16 on CUDA, float32 on CPU); the
+    VAE stays float32 by default, as in the official pipeline. Raises :class:`CheckpointError` for a
+    missing file (naming it and the expected layout), an unreadable or unsafe file, or weights whose
+    keys/shapes do not match the model.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint: {folder} is not a directory\n{LAYOUT}")
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    vdt = resolve_dtype(vae_dtype, dev)
+
+    dit_source = folder / DIT_INDEX if (folder / DIT_INDEX).is_file() else folder / DIT_WEIGHTS
+    needed = [
+        folder / DIT_CONFIG,
+        dit_source,
+        folder / VAE_WEIGHTS,
+        folder / T5_WEIGHTS,
+        folder / TOKENIZER_DIR,
+    ]
+    missing = [str(p.relative_to(folder)) for p in needed if not p.exists()]
+    if missing:
+        raise CheckpointError(f"checkpoint {folder}: missing {', '.join(missing)}\n{LAYOUT}")
+
+    extra = _read_extra(folder)
+    base = get_preset(extra.get("preset", YUME_5B.name))
+    try:
+        dit_cfg = DiTConfig.from_official(json.loads((folder / DIT_CONFIG).read_text()))
+        vae_cfg = VAEConfig(**_tuples(extra["vae"])) if "vae" in extra else base.vae
+        text_cfg = TextEncoderConfig(**extra["text"]) if "text" in extra else base.text
+        resolutions = tuple(tuple(r) for r in extra.get("resolutions", base.resolutions))
+        preset = with_configs(base, dit=dit_cfg, vae=vae_cfg, text=text_cfg, resolutions=resolutions)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {folder}: inconsistent configuration ({exc})") from None
+
+    tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+    dit = materialize(lambda: YumeDiT(dit_cfg), open_weights(dit_source, "DiT"), dev, dt)
+    vae = materialize(lambda: WanVAE(vae_cfg), open_weights(folder / VAE_WEIGHTS, "VAE"), dev, vdt)
+    t5 = materialize(
+        lambda: UMT5Encoder(text_cfg), open_weights(folder / T5_WEIGHTS, "text encoder"), dev, dt
+    )
+    text = TextEncoder(t5, tokenizer, text_len=text_cfg.text_len, cache_size=text_cache_size, device=dev)
+    return YumeModel(preset, dit, vae, text, dev)
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def save_checkpoint(model: YumeModel, folder: str | Path, dit_dtype: torch.dtype | None = None) -> Path:
+    """Write ``model`` in the official folder layout (plus ``yume_env.json`` for non-5B presets)."""
+    folder = Path(folder)
+    (folder / TOKENIZER_DIR).mkdir(parents=True, exist_ok=True)
+    (folder / DIT_CONFIG).write_text(json.dumps(model.preset.dit.to_official(), indent=2))
+    save_safetensors(model.dit, folder / DIT_WEIGHTS, dtype=dit_dtype)
+    save_pth(model.vae, folder / VAE_WEIGHTS)
+    save_pth(model.text.model, folder / T5_WEIGHTS)
+    model.text.tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
+    if model.preset.name != YUME_5B.name or model.preset.dit != YUME_5B.dit:
+        extra = {
+            "preset": model.preset.name,
+            "vae": asdict(model.preset.vae),
+            "text": asdict(model.preset.text),
+            "resolutions": [list(r) for r in model.preset.resolutions],
+        }
+        (folder / EXTRA_CONFIG).write_text(json.dumps(extra, indent=2))
+    return folder

@@ -1,0 +1,128 @@
+"""Start images: any path, PIL image, array or tensor -> an RGB tensor at the model resolution.
+
+Accepted inputs:
+- a path (``str`` / ``os.PathLike``) to an image file Pillow can read;
+- a ``PIL.Image`` in any mode (grayscale, RGBA, palette, 16-bit ``I;16`` ...);
+- a numpy array ``HxW`` (grayscale), ``HxWx1``, ``HxWx3`` or ``HxWx4`` of dtype uint8 (0..255),
+  uint16 (0..65535) or float (0..1);
+- a torch tensor ``3xHxW`` / ``HxWx3`` (uint8 0..255 or float 0..1) or ``1x3xHxW``.
+
+Alpha is dropped (the colour channels are kept as they are), as Pillow's ``convert("RGB")`` does. Resizing is bilinear: ``fit="stretch"`` resizes
+the whole image to the target (the official behaviour, aspect ratio not kept), ``fit="crop"``
+centre-crops to the target aspect ratio first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FITS = ("stretch", "crop")
+
+
+def _from_pil(img) -> np.ndarray:
+    if img.width == 0 or img.height == 0:
+        raise ValueError(
+            f"image: got a zero-size image ({img.width}x{img.height}); accepted: at least 1x1 pixels"
+        )
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return np.clip(arr / top, 0, 1)[..., None].repeat(3, axis=-1).astype(np.float32)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        return np.clip(arr, 0, 1)[..., None].repeat(3, axis=-1)
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _from_array(arr: np.ndarray) -> np.ndarray:
+    if arr.size == 0:
+        raise ValueError(f"image: got an empty array of shape {arr.shape}; accepted: at least 1x1 pixels")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"image: got an array of shape {arr.shape}; accepted: HxW, HxWx1, HxWx3 or HxWx4")
+    if arr.dtype == np.uint8:
+        out = arr.astype(np.float32) / 255.0
+    elif arr.dtype == np.uint16:
+        out = arr.astype(np.float32) / 65535.0
+    elif np.issubdtype(arr.dtype, np.floating):
+        out = arr.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise ValueError("image: the array holds NaN or Inf values; accepted: finite values in [0, 1]")
+        if out.min() < 0 or out.max() > 1:
+            raise ValueError(
+                f"image: float values range over [{out.min():.3g}, {out.max():.3g}]; accepted: [0, 1] "
+                "(or pass uint8 0..255)"
+            )
+    else:
+        raise ValueError(
+            f"image: got an array of dtype {arr.dtype}; accepted: uint8, uint16 or float in [0, 1]"
+        )
+    if out.shape[-1] == 1:
+        out = out.repeat(3, axis=-1)
+    return out[..., :3]
+
+
+def _from_tensor(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().cpu()
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
+        t = t.permute(1, 2, 0)
+    if t.dtype == torch.bfloat16 or t.dtype == torch.float16:
+        t = t.float()
+    return _from_array(t.numpy())
+
+
+def load_image(image, resolution: tuple[int, int], fit: str = "stretch") -> torch.Tensor:
+    """``image`` as a float tensor ``[3, H, W]`` in [-1, 1] at ``resolution = (H, W)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    if fit not in FITS:
+        raise ValueError(f"fit: got {fit!r}; accepted: {', '.join(FITS)}")
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"image: no such file: {path}")
+        try:
+            with Image.open(path) as img:
+                img.load()
+                arr = _from_pil(img)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"image: cannot read {path} as an image ({exc})") from None
+    elif isinstance(image, Image.Image):
+        arr = _from_pil(image)
+    elif isinstance(image, np.ndarray):
+        arr = _from_array(image)
+    elif isinstance(image, torch.Tensor):
+        arr = _from_tensor(image)
+    else:
+        raise TypeError(
+            f"image: got {type(image).__name__}; accepted: a file path, PIL.Image, numpy array or torch tensor"
+        )
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]  # [1, 3, h, w] in [0, 1]
+    th, tw = resolution
+    if fit == "crop":
+        h, w = x.shape[-2:]
+        if h * tw > w * th:  # too tall
+            nh = max(1, round(w * th / tw))
+            top = (h - nh) // 2
+            x = x[..., top : top + nh, :]
+        else:
+            nw = max(1, round(h * tw / th))
+            left = (w - nw) // 2
+            x = x[..., left : left + nw]
+    if tuple(x.shape[-2:]) != (th, tw):
+        x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False)
+    return (x[0].clamp(0, 1) * 2 - 1).contiguous()
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """Frames in [-1, 1] ``[..., 3, T, H, W]`` -> uint8 ``[..., T, H, W, 3]``."""
+    x = ((frames.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.movedim(-4, -1).cpu().numpy()
