@@ -1,0 +1,24 @@
+"""Gymnasium / PettingZoo environments; importing this module registers them."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from yume_env.envs.spaces import action_space
+
+__all__ = ["action_space", "register_envs"]
+
+
+def register_envs() -> None:
+    """Register ``YumeWorld-v0`` (with its batched vector entry point) and ``YumeProcedural-v0``."""
+    if "YumeWorld-v0" not in gym.registry:
+        gym.register(
+            id="YumeWorld-v0",
+            entry_point="yume_env.envs.yume_world:YumeWorldEnv",
+            vector_entry_point="yume_env.envs.vector:YumeWorldVectorEnv",
+        )
+    if "YumeProcedural-v0" not in gym.registry:
+        gym.register(id="YumeProcedural-v0", entry_point="yume_env.envs.procedural_env:YumeProceduralEnv")
+
+
+register_envs()

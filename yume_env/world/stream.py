@@ -80,6 +80,32 @@ class WorldSnapshot:
     rng_state: torch.Tensor
 
 
+@dataclass(frozen=True)
+class BlockTiming:
+    """Wall-clock milliseconds of one step (shared by the worlds of a batch).
+
+    Timings are measurements, not world state: any two ``BlockTiming`` compare equal, so the infos of
+    two identical steps are equal (Gymnasium's determinism checks compare infos).
+    """
+
+    text_ms: float = field(default=0.0, compare=False)
+    denoise_ms: float = field(default=0.0, compare=False)
+    decode_ms: float = field(default=0.0, compare=False)
+    encode_ms: float = field(default=0.0, compare=False)
+
+    @property
+    def total_ms(self) -> float:
+        return self.text_ms + self.denoise_ms + self.decode_ms + self.encode_ms
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "text_ms": self.text_ms,
+            "denoise_ms": self.denoise_ms,
+            "decode_ms": self.decode_ms,
+            "encode_ms": self.encode_ms,
+        }
+
+
 @dataclass
 class BlockOutput:
     """What one world got from a reset or step."""
@@ -215,7 +241,13 @@ class WorldStream:
                 frames if self.decode_mode != "none" else None,
                 history,
                 "",
-                {"encode_ms": (time.perf_counter() - t0) * 1e3, "history_latents": state.history_length},
+                {
+                    "block_index": 0,
+                    "history_latents": state.history_length,
+                    "frames": 0 if self.decode_mode == "none" else self.frames_per_block,
+                    "timing": BlockTiming(encode_ms=(time.perf_counter() - t0) * 1e3),
+                    "device": str(self.model.device),
+                },
             )
             self.worlds[i] = state
             return out
@@ -339,9 +371,7 @@ class WorldStream:
                 "history_latents": 0 if histories[k] is None else int(histories[k].shape[1]),
                 "history_dropped": new.dropped_latents,
                 "frames": 0 if frames_np[k] is None else int(frames_np[k].shape[0]),
-                "text_ms": (t1 - t0) * 1e3,
-                "denoise_ms": (t2 - t1) * 1e3,
-                "decode_ms": (t3 - t2) * 1e3,
+                "timing": BlockTiming((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                 "batch_size": len(jobs),
                 "device": str(dev),
             }
