@@ -312,20 +312,31 @@ class YumeDiT(nn.Module):
         return self.patch_embedding.weight.device
 
     # ------------------------------------------------------------------ embeddings
-    def _conv(self, conv: nn.Conv3d, frames: torch.Tensor, multiple: int) -> torch.Tensor:
-        """Zero-pad ``[B, C, F, H, W]`` at the bottom/right to ``multiple`` (official quirk), then conv."""
+    def _patches(self, conv: nn.Conv3d, frames: torch.Tensor) -> torch.Tensor:
+        """Non-overlapping (1, k, k) patch embedding of ``[B, C, F, H, W]`` -> ``[B, F, H/k, W/k, out]``.
+
+        Inputs are first zero-padded at the bottom/right to a multiple of ``k`` (official quirk). The
+        conv is computed as one matrix product over flattened patches: the same numbers as a strided
+        conv up to float rounding, but row-independent, so a world's tokens do not depend on how many
+        worlds share the batch (CPU conv kernels change their summation order with the batch size).
+        """
+        k = conv.kernel_size[-1]
         h, w = frames.shape[-2:]
-        frames = F.pad(frames, (0, (-w) % multiple, 0, (-h) % multiple))
-        return F.conv3d(frames.to(conv.weight.dtype), conv.weight, conv.bias, stride=conv.stride)
+        frames = F.pad(frames, (0, (-w) % k, 0, (-h) % k))
+        b, c, f, hp, wp = frames.shape
+        x = frames.reshape(b, c, f, hp // k, k, wp // k, k).permute(0, 2, 3, 5, 1, 4, 6)
+        x = x.reshape(b, f, hp // k, wp // k, c * k * k).to(conv.weight.dtype)
+        return F.linear(x, conv.weight.reshape(conv.out_channels, -1), conv.bias)
 
     def _embed_group(self, frames: torch.Tensor, rate: str) -> torch.Tensor:
         """Tokens ``[B, n, dim]`` of history frames ``[B, C, F, H, W]`` at a TSCM rate."""
         if rate == "f":
-            reduced = self._conv(self.patch_embedding_2x_f, frames, 4)
-            out = self._conv(self.patch_embedding_16x, reduced, 32)
+            # 48->48 at stride 4, then the 16x embedder on that (re-padded) output.
+            reduced = self._patches(self.patch_embedding_2x_f, frames).permute(0, 4, 1, 2, 3)
+            out = self._patches(self.patch_embedding_16x, reduced)
         else:
-            out = self._conv(getattr(self, RATE_MODULE[rate]), frames, RATE_KERNEL[rate])
-        return out.flatten(2).transpose(1, 2).float()
+            out = self._patches(getattr(self, RATE_MODULE[rate]), frames)
+        return out.flatten(1, 3).float()
 
     def _time_embedding(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``e [.., dim]`` and its projection ``e0 [.., 6, dim]`` (float32) for float64 timesteps."""
@@ -334,6 +345,15 @@ class YumeDiT(nn.Module):
         e = _linear(lin2, F.silu(_linear(lin1, sin))).float()
         e0 = _linear(self.time_projection[1], F.silu(e)).float().unflatten(-1, (6, self.config.dim))
         return e, e0
+
+    def _segment_time_embedding(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time embeddings of ``t [B, 2]`` computed over the distinct values only, padded to a multiple of
+        8 rows: CPU matrix kernels take another path for very few rows, and a world's result must not
+        depend on its batch neighbours."""
+        values, inverse = torch.unique(t, return_inverse=True)
+        rows = -(-values.numel() // 8) * 8
+        e, e0 = self._time_embedding(F.pad(values, (0, rows - values.numel())))
+        return e[inverse], e0[inverse]
 
     def _history_positions(self, num_history: int, height: int, width: int) -> tuple[torch.Tensor, int]:
         """RoPE (t, h, w) of every history token, and the first temporal slot of the block."""
@@ -463,15 +483,15 @@ class YumeDiT(nn.Module):
                 f"block: got shape {tuple(block.shape)}; accepted: [B, {cfg.in_dim}, {f}, {gh * 2}, {gw * 2}]"
             )
         # 1. embed the block and put it after the (left-padded) history
-        blk = self._conv(self.patch_embedding, block.to(self.device), 2).flatten(2).transpose(1, 2).float()
+        blk = self._patches(self.patch_embedding, block.to(self.device)).flatten(1, 3).float()
         x = torch.cat([prepared.history_tokens, blk], dim=1)
         nb = blk.shape[1]
 
         # 2. time embeddings for the two segments: history (t=0) and block (t)
         tb = torch.as_tensor(t, dtype=torch.float64).to(self.device).expand(b)
-        e, e0 = self._time_embedding(
+        e, e0 = self._segment_time_embedding(
             torch.stack([prepared.history_t, tb], dim=1)
-        )  # [B, 2, dim], [B, 2, 6, dim]
+        )  # [B,2,dim], [B,2,6,dim]
         if taps is not None:
             taps["tokens_in"] = x.detach().clone()
             lh = x.shape[1] - nb

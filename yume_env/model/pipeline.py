@@ -130,9 +130,12 @@ class YumeModel:
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """History latents of still images ``[B, 3, H, W]`` in [-1, 1]: a static clip of
         ``preset.image_frames`` frames encoded by the VAE (17 frames -> 5 latents, as ``sample_5b.py``)."""
-        clip = images[:, :, None].expand(-1, -1, self.preset.image_frames, -1, -1)
-        vae_dtype = self.vae.dtype
-        return self.vae.encode(clip.to(self.device, vae_dtype)).float()
+        clip = (
+            images[:, :, None]
+            .expand(-1, -1, self.preset.image_frames, -1, -1)
+            .to(self.device, self.vae.dtype)
+        )
+        return torch.cat([self.vae.encode(clip[i : i + 1]).float() for i in range(clip.shape[0])])
 
     @torch.inference_mode()
     def sample_block(
@@ -149,8 +152,13 @@ class YumeModel:
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Frames ``[B, 3, 1 + 4(f-1), H, W]`` in [-1, 1] of latents ``[B, C, f, h, w]`` decoded on their own."""
-        return self.vae.decode(latents.to(self.device, self.vae.dtype)).float()
+        """Frames ``[B, 3, 1 + 4(f-1), H, W]`` in [-1, 1] of latents ``[B, C, f, h, w]`` decoded on their own.
+
+        Worlds are decoded one by one: conv kernels change their summation order with the batch size,
+        and a world's frames must not depend on its batch neighbours (the VAE is memory-bound anyway).
+        """
+        lat = latents.to(self.device, self.vae.dtype)
+        return torch.cat([self.vae.decode(lat[i : i + 1]).float() for i in range(lat.shape[0])])
 
 
 # ---------------------------------------------------------------------------------------- building

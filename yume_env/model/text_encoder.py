@@ -110,6 +110,26 @@ class TextEncoderConfig:
             )
 
     @classmethod
+    def from_official(cls, kwargs: dict) -> TextEncoderConfig:
+        """From the official ``umt5_xxl(encoder_only=True, **kwargs)`` keyword arguments."""
+        if kwargs.get("shared_pos", False):
+            raise ValueError(
+                "t5 config: shared_pos=True is not the umT5 layout (per-layer position bias); accepted: False"
+            )
+        rename = {"encoder_layers": "num_layers"}
+        ignored = {
+            "shared_pos",
+            "dropout",
+            "decoder_layers",
+            "encoder_only",
+            "return_tokenizer",
+            "dtype",
+            "device",
+        }
+        fields = {rename.get(k, k): v for k, v in kwargs.items() if k not in ignored}
+        return cls(**fields)
+
+    @classmethod
     def tiny(cls, vocab_size: int = TINY_TOKENIZER_MAX_VOCAB, **overrides: Any) -> TextEncoderConfig:
         """A 2-layer, 32-wide encoder (the shape of the reference fixtures) for CPU tests and demos."""
         fields: dict[str, Any] = dict(

@@ -104,6 +104,29 @@ class VAEConfig:
         """The decoder's per-stage temporal upsampling flags (reverse of ``temperal_downsample``)."""
         return tuple(reversed(self.temperal_downsample))
 
+    @classmethod
+    def from_official(cls, kwargs: dict) -> VAEConfig:
+        """From the official ``WanVAE_`` / ``Wan2_2_VAE`` keyword arguments (``c_dim`` or ``dim``)."""
+        known = {
+            "z_dim",
+            "dim",
+            "c_dim",
+            "dec_dim",
+            "dim_mult",
+            "num_res_blocks",
+            "attn_scales",
+            "temperal_downsample",
+            "dropout",
+        }
+        unknown = set(kwargs) - known
+        if unknown:
+            raise ValueError(f"vae config: unknown keys {sorted(unknown)}; accepted: {sorted(known)}")
+        fields = {
+            ("dim" if k == "c_dim" else k): (tuple(v) if isinstance(v, list) else v)
+            for k, v in kwargs.items()
+        }
+        return cls(**fields)
+
 
 def _patchify(x: Tensor) -> Tensor:
     # Channel order (c, w-offset, h-offset), as the checkpoint expects.

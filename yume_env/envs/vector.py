@@ -1,0 +1,291 @@
+"""``gym.make_vec("YumeWorld-v0", num_envs=N)``: N worlds batched through ONE model.
+
+Every ``step`` denoises the next block of all N worlds in one batch (never N model copies). World i
+produces the frames a single ``YumeWorld-v0`` produces with the same seed and actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from yume_env.envs.model_cache import get_model
+from yume_env.envs.spaces import action_space
+from yume_env.envs.validation import check_event, parse_action
+from yume_env.envs.yume_world import (
+    DEFAULT_IMAGE,
+    RewardFn,
+    check_obs_mode,
+    observation_from,
+    observation_space_for,
+)
+from yume_env.world.captions import SpeedFields
+from yume_env.world.images import load_image
+from yume_env.world.stream import WorldStream
+
+_MODES = {m.value: m for m in AutoresetMode}
+
+
+def _per_world(value, n: int, name: str) -> list:
+    """A single value for every world, or a list/tuple with one entry per world."""
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise ValueError(f"{name}: got {len(value)} entries; accepted: one value, or one per world ({n})")
+        return list(value)
+    return [value] * n
+
+
+class YumeWorldVectorEnv(VectorEnv):
+    """N ``YumeWorld-v0`` worlds stepped as one batch on one shared model.
+
+    Accepts the arguments of :class:`~yume_env.envs.yume_world.YumeWorldEnv`, plus:
+
+    - ``num_envs``: N.
+    - ``image`` / ``prompt``: one value for all worlds, or a list with one per world.
+    - ``autoreset_mode``: ``AutoresetMode.NEXT_STEP`` (default; the step after an episode ends
+      returns the reset observation with reward 0), ``SAME_STEP`` (reset inside the ending step; the
+      last observation and info go to ``info["final_obs"]`` / ``info["final_info"]``) or ``DISABLED``
+      (reset ended worlds yourself with ``reset(options={"reset_mask": mask})``).
+
+    Actions are the batched Dict space: ``{"move": int array (N,), "look": int array (N,),
+    "event": tuple of N str}``. Infos are Gymnasium vector infos (arrays plus ``_key`` masks).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 16, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        image=None,
+        prompt: str | Sequence[str] = "",
+        model="tiny",
+        checkpoint: str | Path | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        resolution: tuple[int, int] | None = None,
+        steps: int | None = None,
+        shift: float | None = None,
+        obs_mode: str = "frames",
+        decode: str = "block",
+        fit: str = "stretch",
+        speed: SpeedFields | str | None = "auto",
+        max_episode_steps: int | None = None,
+        max_history: int | None = None,
+        reward_fn: RewardFn | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
+        if isinstance(autoreset_mode, str):
+            if autoreset_mode not in _MODES:
+                raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(_MODES)}")
+            autoreset_mode = _MODES[autoreset_mode]
+        if not isinstance(autoreset_mode, AutoresetMode):
+            raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: an AutoresetMode")
+        if render_mode is not None and render_mode != "rgb_array":
+            raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int)
+            or max_episode_steps < 1
+        ):
+            raise ValueError(
+                f"max_episode_steps: got {max_episode_steps!r}; accepted: an integer >= 1 or None"
+            )
+        if reward_fn is not None and not callable(reward_fn):
+            raise TypeError(
+                f"reward_fn: got {type(reward_fn).__name__}; accepted: a callable (obs, action, info) -> float"
+            )
+        self.num_envs = num_envs
+        self.obs_mode = check_obs_mode(obs_mode)
+        self.render_mode = render_mode
+        self.reward_fn = reward_fn
+        self.max_episode_steps = max_episode_steps
+        self.autoreset_mode = autoreset_mode
+        self.metadata = {**self.metadata, "autoreset_mode": autoreset_mode}
+        self.prompts = [check_event(p, "prompt") for p in _per_world(prompt, num_envs, "prompt")]
+        self.images = [
+            DEFAULT_IMAGE if img is None and not p.strip() else img
+            for img, p in zip(_per_world(image, num_envs, "image"), self.prompts)
+        ]
+        self.model = get_model(model, checkpoint, device, dtype)
+        self.stream = WorldStream(
+            self.model,
+            num_worlds=num_envs,
+            resolution=resolution,
+            steps=steps,
+            shift=shift,
+            decode="none" if self.obs_mode == "latent" else decode,
+            fit=fit,
+            speed=speed,
+            max_history=max_history,
+        )
+        for img in self.images:
+            if img is not None:
+                load_image(img, self.stream.resolution, fit)
+        self.single_observation_space = observation_space_for(self.stream, self.obs_mode)
+        self.single_action_space = action_space()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._rngs = [seeding.np_random()[0] for _ in range(num_envs)]
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._ended = np.zeros(num_envs, dtype=bool)
+        self._last_obs: list = [None] * num_envs
+
+    # ------------------------------------------------------------------ helpers
+    def _reset_world(self, i: int, image=None, prompt: str | None = None):
+        world_seed = int(self._rngs[i].integers(0, 2**63 - 1))
+        out = self.stream.reset(
+            i,
+            image=self.images[i] if image is None else image,
+            prompt=self.prompts[i] if prompt is None else prompt,
+            seed=world_seed,
+        )
+        self._steps[i] = 0
+        self._ended[i] = False
+        obs = observation_from(out, self.obs_mode, self.stream)
+        info = {**out.info, "caption": out.caption, "seed": world_seed}
+        self._last_obs[i] = obs
+        return obs, info
+
+    def _batch_obs(self, obs: list) -> np.ndarray:
+        return np.stack(obs)
+
+    def _parse_actions(self, actions) -> list:
+        if not isinstance(actions, dict):
+            raise TypeError(
+                f"actions: got {type(actions).__name__}; accepted: a dict of batched 'move', 'look' and 'event' (see action_space)"
+            )
+        moves = np.asarray(actions.get("move"))
+        looks = np.asarray(actions.get("look"))
+        events = actions.get("event", ("",) * self.num_envs)
+        if moves.shape != (self.num_envs,) or looks.shape != (self.num_envs,):
+            raise ValueError(
+                f"actions: got move shape {moves.shape} and look shape {looks.shape}; accepted: ({self.num_envs},) each"
+            )
+        if isinstance(events, str) or len(events) != self.num_envs:
+            raise ValueError(
+                f"actions['event']: got {events!r}; accepted: a tuple of {self.num_envs} strings"
+            )
+        parsed = []
+        for i in range(self.num_envs):
+            try:
+                parsed.append(
+                    parse_action({"move": moves[i].item(), "look": looks[i].item(), "event": events[i]})
+                )
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"world {i}: {exc}") from None
+        return parsed
+
+    # ------------------------------------------------------------------ VectorEnv API
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
+        """Reset all worlds (or those in ``options["reset_mask"]``). ``seed=s`` seeds world i with ``s + i``."""
+        options = dict(options or {})
+        unknown = set(options) - {"reset_mask", "image", "prompt"}
+        if unknown:
+            raise ValueError(
+                f"options: got unknown keys {sorted(unknown)}; accepted: 'reset_mask', 'image', 'prompt'"
+            )
+        mask = options.get("reset_mask")
+        if mask is None:
+            mask = np.ones(self.num_envs, dtype=bool)
+        mask = np.asarray(mask)
+        if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"options['reset_mask']: got {mask!r}; accepted: a bool array of shape ({self.num_envs},)"
+            )
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(
+                    f"seed: got {len(seeds)} seeds; accepted: one int, or one per world ({self.num_envs})"
+                )
+        images = _per_world(options.get("image"), self.num_envs, "options['image']")
+        prompts = _per_world(options.get("prompt"), self.num_envs, "options['prompt']")
+        infos: dict = {}
+        for i in range(self.num_envs):
+            if not mask[i]:
+                continue
+            if seeds[i] is not None:
+                self._rngs[i], _ = seeding.np_random(int(seeds[i]))
+            _, info = self._reset_world(i, images[i], prompts[i])
+            infos = self._add_info(infos, info, i)
+        if any(o is None for o in self._last_obs):
+            raise gym.error.ResetNeeded(
+                "reset: every world must be reset once before the batch can be observed"
+            )
+        return self._batch_obs(self._last_obs), infos
+
+    def step(self, actions):
+        parsed = self._parse_actions(actions)
+        if any(o is None for o in self._last_obs):
+            raise gym.error.ResetNeeded("step before reset: call reset() first")
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._ended.any():
+            ended = np.flatnonzero(self._ended).tolist()
+            raise gym.error.ResetNeeded(
+                f"world(s) {ended} ended; with autoreset DISABLED reset them with reset(options={{'reset_mask': mask}})"
+            )
+        to_reset = (
+            self._ended.copy()
+            if self.autoreset_mode == AutoresetMode.NEXT_STEP
+            else np.zeros(self.num_envs, bool)
+        )
+        outs = self.stream.step([None if to_reset[i] else a for i, a in enumerate(parsed)])
+
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        infos: dict = {}
+        obs_list = list(self._last_obs)
+        for i in range(self.num_envs):
+            if to_reset[i]:
+                obs_list[i], info = self._reset_world(i)
+                infos = self._add_info(infos, info, i)
+                continue
+            out = outs[i]
+            obs = observation_from(out, self.obs_mode, self.stream)
+            info = dict(out.info)
+            if self.reward_fn is not None:
+                rewards[i] = float(self.reward_fn(obs, actions_of(actions, i), info))
+            self._steps[i] += 1
+            truncated[i] = self.max_episode_steps is not None and self._steps[i] >= self.max_episode_steps
+            self._ended[i] = truncated[i]
+            obs_list[i] = obs
+            self._last_obs[i] = obs
+            if truncated[i] and self.autoreset_mode == AutoresetMode.SAME_STEP:
+                final_obs, final_info = obs, info
+                obs_list[i], info = self._reset_world(i)
+                info = {**info, "final_obs": final_obs, "final_info": final_info}
+            infos = self._add_info(infos, info, i)
+        return self._batch_obs(obs_list), rewards, terminated, truncated, infos
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        frames = [w.last_frames[-1] if w.last_frames is not None else None for w in self.stream.worlds]
+        return tuple(frames)
+
+    def close_extras(self, **kwargs):
+        self.stream.worlds = [type(w)() for w in self.stream.worlds]
+
+
+def actions_of(actions: dict, i: int) -> dict:
+    """World ``i``'s action out of a batched action dict."""
+    return {
+        "move": int(np.asarray(actions["move"])[i]),
+        "look": int(np.asarray(actions["look"])[i]),
+        "event": actions.get("event", ("",) * (i + 1))[i],
+    }
