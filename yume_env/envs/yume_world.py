@@ -257,10 +257,10 @@ class YumeWorldEnv(gym.Env):
 
     def _remember(self, out) -> None:
         frames = self.stream.worlds[0].last_frames
-        if frames is not None:
-            self._last_frame = frames[-1]
-        elif out.frames is not None:
-            self._last_frame = out.frames[-1]
+        if frames is None:
+            frames = out.frames
+        # a copy: the observation handed to the caller must not alias what render() returns
+        self._last_frame = None if frames is None else frames[-1].copy()
 
     # ------------------------------------------------------------------ branching
     def snapshot(self):
