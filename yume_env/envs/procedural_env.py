@@ -129,7 +129,9 @@ class YumeProceduralEnv(gym.Env):
     yards with containers. Sky with sun and clouds, directional sunlight, ambient sky light and
     distance fog. Every seed is a different neighbourhood, sun direction and start pose; the same
     seed and actions always give the same frames. Free-text events (sunset, fog, rain, a red
-    balloon, ...) change the world smoothly within a block, see *Events*.
+    balloon, ...) change the world smoothly within a block, see *Events*. Rendering is numpy on
+    the CPU (no model, no GPU): a 29-frame 96x160 block takes about 0.15 s on two cores (about
+    0.3 s on one).
 
     ## Action Space
 

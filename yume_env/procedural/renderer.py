@@ -6,7 +6,9 @@ Testing every pixel against every object would be slow, so each frame first sort
 narrow *azimuth bins*: a pixel's ray, seen from above, is a half-line at the pixel's azimuth, so it
 can only hit objects whose footprint overlaps the azimuth wedge of the pixel's bin. Each bin keeps
 its nearest ``box_slots`` boxes and ``sphere_slots`` spheres, and each pixel tests only those, with
-exact (unbinned) ray directions. Objects further than ``far`` are dropped; fog hides the cut.
+exact (unbinned) ray directions. A pixel skips its bin's tests altogether when its ray passes
+above every candidate or meets the ground first. Objects further than ``far`` are dropped; fog
+hides the cut.
 
 Shading: textured ground (asphalt with markings, sidewalk tiles, grass, plaza checker), facades
 with floors and windows, Lambert light from the sun plus sky ambient, sky gradient with sun disc,
@@ -73,8 +75,12 @@ def _in_view(lo: np.ndarray, hi: np.ndarray, a0: float, a1: float) -> np.ndarray
 
 
 def _dot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Row-wise dot product of ``a`` ``(n, 3)`` with ``v`` ``(3,)`` or ``(n, 3)``."""
-    return a @ v if v.ndim == 1 else np.einsum("ij,ij->i", a, v)
+    """Row-wise dot product of ``a`` ``(n, 3)`` with ``v`` ``(3,)`` or ``(n, 3)``.
+
+    Written out (no BLAS) so that a pixel's value never depends on how many pixels share the call.
+    """
+    v = v.T
+    return a[:, 0] * v[0] + a[:, 1] * v[1] + a[:, 2] * v[2]
 
 
 def _rows(x: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -97,6 +103,9 @@ class _Params:
 
     def max(self, name: str) -> float:
         return float(self._vals[name][0].max())
+
+    def const(self, name: str) -> bool:
+        return self._vals[name][1]
 
     def vec(self, name: str, f: np.ndarray) -> np.ndarray:
         """A colour / direction: ``(3,)`` when shared, else ``(n, 3)``."""
@@ -284,7 +293,7 @@ class Renderer:
         iy = 1.0 / np.where(np.abs(y) < 1e-7, np.float32(1e-7), y)
         got = (x, y, z, pix_bin, e_lo, e_hi, slope, iy)
         with self._lock:
-            if len(self._pitch_cache) >= 64:
+            if len(self._pitch_cache) >= max(4, min(64, (1 << 22) // len(u))):  # bounded memory
                 self._pitch_cache.pop(next(iter(self._pitch_cache)))
             self._pitch_cache[key] = got
         return got
@@ -323,7 +332,7 @@ class Renderer:
         ground_h = np.where(dy < -1e-5, np.float32(oy) / np.maximum(-slope, np.float32(1e-9)), _INF)
 
         # boxes
-        box_rel = None
+        axis = np.zeros(P, np.int8)
         if len(objs.boxes):
             rel = (objs.boxes.astype(np.float64) - np.concatenate([origin, origin])).astype(np.float32)
             x0, z0, x1, z1 = rel[:, 0], rel[:, 2], rel[:, 3], rel[:, 5]
@@ -360,9 +369,13 @@ class Renderer:
                     t_best[hit] = tb[m]
                     kind[hit] = 2
                     local = cand[pix_bin[hit], j[m]]
-                    box_rel = np.zeros((P, 6), np.float32)
-                    box_rel[hit] = comps[local]  # bounds of the chosen box
                     box_id[hit] = np.append(keep, 0)[local]
+                    # the slab the ray entered through is the face it hit
+                    rel = comps[local]
+                    tnx = np.minimum(rel[:, 0] * ix[hit], rel[:, 3] * ix[hit])
+                    tny = np.minimum(rel[:, 1] * iy[hit], rel[:, 4] * iy[hit])
+                    tnz = np.minimum(rel[:, 2] * iz[hit], rel[:, 5] * iz[hit])
+                    axis[hit] = np.where(tnx >= np.maximum(tny, tnz), 0, np.where(tny >= tnz, 1, 2))
 
         # spheres
         if len(objs.spheres):
@@ -407,14 +420,6 @@ class Renderer:
                     sph_id[hit] = np.append(keep, 0)[cand[pix_bin[hit], j[m]]]
 
         kind[t_best >= self.far] = 0
-        axis = np.zeros(P, np.int8)
-        m = np.nonzero(kind == 2)[0]
-        if len(m):  # the slab the ray entered through is the face it hit
-            rel = box_rel[m]
-            tnx = np.minimum(rel[:, 0] * ix[m], rel[:, 3] * ix[m])
-            tny = np.minimum(rel[:, 1] * iy[m], rel[:, 4] * iy[m])
-            tnz = np.minimum(rel[:, 2] * iz[m], rel[:, 5] * iz[m])
-            axis[m] = np.argmax(np.stack([tnx, tny, tnz], axis=1), axis=1)
         oid = np.where(kind == 3, sph_id, box_id)
         return dx, dy, dz, t_best, kind, oid, axis
 
@@ -497,14 +502,16 @@ class Renderer:
                 s, sph_mat[oid[m]], sph_col[oid[m]], t[m], dx[m], dy[m], dz[m], origin[fr[m]], prm, fa[m]
             )
 
-        m = np.nonzero(kind != 0)[0]
-        if len(m):  # distance fog
-            tm, f = t[m], fa[m]
-            a = prm.flat("fog_sq", f) * tm
-            fog = 1.0 - np.exp(-(a * a) - prm.flat("fog_lin", f) * tm)
-            col[m] += (prm.vec("fog_col", f) - col[m]) * fog[:, None]
+        # distance fog (none on the sky: its distance counts as 0)
+        tf = np.where(kind == 0, np.float32(0), t)
+        a = prm.flat("fog_sq", fa) * tf
+        a *= a
+        a += prm.flat("fog_lin", fa) * tf
+        fog = -np.expm1(-a)
+        col += (prm.vec("fog_col", fa) - col) * fog[:, None]
 
-        col *= prm.col("exposure", fa)
+        if prm.max("exposure") != 1.0 or not prm.const("exposure"):
+            col *= prm.col("exposure", fa)
         rows, cols = np.tile(self._row, F), np.tile(self._col, F)
         if prm.max("rain") > 0.01:
             self._rain(col, rows, cols, fids[fr], prm.col("rain", fa), scene.seed)
@@ -552,21 +559,20 @@ class Renderer:
         py = origin[:, 1] + t * dy
         pz = origin[:, 2] + t * dz
         side = axis != 1
-        ar = np.arange(n)
-        nrm = np.zeros((n, 3), np.float32)
-        nrm[ar, axis] = -np.sign(np.stack([dx, dy, dz], axis=1)[ar, axis])
+        # the face normal is -sign(d) along the hit axis, so n . L = -sign(d[axis]) * L[axis]
+        d_axis = np.where(axis == 0, dx, np.where(axis == 1, dy, dz))
+        sun_dir = prm.vec("sun_dir", f)
+        l_axis = sun_dir[axis] if sun_dir.ndim == 1 else sun_dir[np.arange(n), axis]
+        light_dir = np.maximum(np.where(d_axis > 0, -l_axis, l_axis), 0)
         mat = objs.box_mat[ids]
-        alb = objs.box_col[ids].copy()
+        alb = objs.box_col[ids]  # fancy indexing: a copy
         par = objs.box_par[ids]
         top = objs.boxes[ids, 4]
         u_face = np.where(axis == 0, pz, px)
         detail = np.clip(1.6 - t / 35.0, 0.0, 1.0)
-        emit = np.zeros((n, 3), np.float32)
-        light_dir = np.maximum(_dot(nrm, prm.vec("sun_dir", f)), 0)
-        lit = (
-            prm.vec("ambient", f) * np.where(side, 0.8, 1.0)[:, None]
-            + prm.vec("sun_col", f) * light_dir[:, None]
-        )
+        emit = None
+        lit = prm.vec("ambient", f) * np.where(side, 0.8, 1.0)[:, None]
+        lit += prm.vec("sun_col", f) * light_dir[:, None]
 
         fac = (mat == sc.FACADE) & side
         if np.any(fac):
@@ -593,6 +599,7 @@ class Renderer:
                     np.floor(fu).astype(np.int64), fl.astype(np.int64) + (ph * 7).astype(np.int64), seed
                 )
                 on = (hid < 0.45) * cov * (0.6 + 0.6 * hid) * prm.flat("window_glow", f[k])
+                emit = np.zeros((n, 3), np.float32)
                 emit[k] += np.float32([1.0, 0.78, 0.42]) * on[:, None]
         noisy = (mat == sc.CONCRETE) | (mat == sc.METAL) | ((mat == sc.FACADE) & ~side)
         if np.any(noisy):
@@ -628,12 +635,17 @@ class Renderer:
             alb[k] *= np.where(rib, 1.0, 0.82)[:, None]
         lamp = np.nonzero(mat == sc.LAMP)[0]
         if len(lamp) and prm.max("lamp_glow") > 0:
+            emit = np.zeros((n, 3), np.float32) if emit is None else emit
             emit[lamp] += np.float32([1.0, 0.85, 0.55]) * (2.5 * prm.col("lamp_glow", f[lamp]))
         if prm.max("snow") > 0:
             k = np.nonzero(~side)[0]
             alb[k] += (np.float32(0.92) - alb[k]) * (0.85 * prm.col("snow", f[k]))
         ao = np.where(side, 0.62 + 0.38 * _smoothstep(0.0, 2.0, py), 1.0)  # darker near the ground
-        return alb * lit * ao[:, None] + emit
+        lit *= ao[:, None]
+        alb *= lit
+        if emit is not None:
+            alb += emit
+        return alb
 
     def _shade_spheres(self, s, mat, alb, t, dx, dy, dz, origin, prm: _Params, f):
         d = np.stack([dx, dy, dz], axis=1)

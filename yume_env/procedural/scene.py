@@ -91,23 +91,6 @@ def hash01(a, b, c: int = 0) -> np.ndarray:
     return out
 
 
-def value_noise(x: np.ndarray, z: np.ndarray, salt: int) -> np.ndarray:
-    """Smooth 2-D value noise in ``[0, 1)`` (bilinear with smoothstep weights over a unit lattice)."""
-    xf = np.floor(x)
-    zf = np.floor(z)
-    fx = (x - xf).astype(np.float32)
-    fz = (z - zf).astype(np.float32)
-    xi = xf.astype(np.int64)
-    zi = zf.astype(np.int64)
-    fx = fx * fx * (3 - 2 * fx)
-    fz = fz * fz * (3 - 2 * fz)
-    a = hash01(xi, zi, salt)
-    b = hash01(xi + 1, zi, salt)
-    c = hash01(xi, zi + 1, salt)
-    d = hash01(xi + 1, zi + 1, salt)
-    return (a + (b - a) * fx) + ((c + (d - c) * fx) - (a + (b - a) * fx)) * fz
-
-
 _TEX = 1024  # side of the tiling noise textures, in texels
 _TEXTURES: dict[str, np.ndarray] = {}
 
