@@ -262,3 +262,45 @@ def test_real_config_matches_manifest() -> None:
     print(f"\nWan2.2 VAE parameters: {n_params:,}")
     assert n_params == 704_688_668
     assert model.config.spatial_stride == 16 and model.config.temporal_stride == 4
+
+
+# ---------------------------------------------------------------- CPU fast paths
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding"),
+    [(3, 1, 1), (1, 1, 0), ((3, 1, 1), (2, 1, 1), 0), ((3, 1, 1), 1, (1, 0, 0))],
+)
+def test_causal_conv_matches_conv3d(kernel, stride, padding, monkeypatch: pytest.MonkeyPatch) -> None:
+    from yume_env.model.vae_blocks import CausalConv3d
+
+    torch.manual_seed(0)
+    conv = CausalConv3d(12, 16, kernel, stride=stride, padding=padding).eval()
+    # A permuted (non-contiguous) input, as the decoder's resampling layers hand on.
+    x = torch.randn(1, 6, 12, 10, 14).transpose(1, 2)
+    cache = CausalCache()
+    with torch.inference_mode():
+        ours = conv(x, cache)
+        n = conv.causal_frames
+        padded = torch.cat([x.new_zeros(1, 12, n, 10, 14), x], dim=2)
+        ref = torch.nn.functional.conv3d(padded, conv.weight, conv.bias, conv.stride, conv.padding)
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+        generic = conv(x, CausalCache())
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(generic, ref, atol=0, rtol=0)  # without oneDNN: exactly F.conv3d
+    if n:
+        torch.testing.assert_close(cache.history[conv.cache_key], x[:, :, -n:], atol=0, rtol=0)
+
+
+def test_rms_norm_matches_vector_norm() -> None:
+    from yume_env.model.vae_blocks import RMSNorm
+
+    torch.manual_seed(0)
+    norm = RMSNorm(24)
+    with torch.no_grad():
+        norm.gamma.uniform_(0.5, 1.5)
+    x = torch.randn(2, 24, 3, 5, 7)
+    ref = x / torch.linalg.vector_norm(x, dim=1, keepdim=True) * 24**0.5 * norm.gamma
+    torch.testing.assert_close(norm(x), ref, atol=1e-6, rtol=1e-6)
+    x[:, :, 0] = 0.0  # all-zero pixels stay zero (the norm is clamped, not divided by 0)
+    assert norm(x)[:, :, 0].abs().max() == 0
