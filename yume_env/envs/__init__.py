@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 from yume_env.envs.spaces import action_space
 
 __all__ = ["action_space", "register_envs"]
+
+
+# Outside TimeLimit: refuses a step after the episode ended (see yume_env.envs.guards).
+_GUARD = WrapperSpec("EpisodeGuard", "yume_env.envs.guards:EpisodeGuard", {})
 
 
 def register_envs() -> None:
@@ -16,9 +21,14 @@ def register_envs() -> None:
             id="YumeWorld-v0",
             entry_point="yume_env.envs.yume_world:YumeWorldEnv",
             vector_entry_point="yume_env.envs.vector:YumeWorldVectorEnv",
+            additional_wrappers=(_GUARD,),
         )
     if "YumeProcedural-v0" not in gym.registry:
-        gym.register(id="YumeProcedural-v0", entry_point="yume_env.envs.procedural_env:YumeProceduralEnv")
+        gym.register(
+            id="YumeProcedural-v0",
+            entry_point="yume_env.envs.procedural_env:YumeProceduralEnv",
+            additional_wrappers=(_GUARD,),
+        )
 
 
 register_envs()
