@@ -13,6 +13,7 @@ from PIL import Image
 
 import yume_env  # noqa: F401  (registers the environments)
 import yume_env.envs.yume_world
+from yume_env.envs.guards import EpisodeGuard
 from yume_env.envs.model_cache import get_model
 from yume_env.world.stream import NonFiniteOutputError
 
@@ -164,7 +165,7 @@ def test_bad_actions_raise_and_leave_the_world_unchanged(action, error, message)
 
 
 def test_step_before_reset_and_after_the_end():
-    env = make(obs_mode="latent", max_episode_steps=1)
+    env = EpisodeGuard(make(obs_mode="latent", max_episode_steps=1))
     with pytest.raises(gym.error.ResetNeeded, match="before reset"):
         env.unwrapped.step(GO)
     env.reset(seed=0)

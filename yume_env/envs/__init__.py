@@ -10,7 +10,9 @@ from yume_env.envs.spaces import action_space
 __all__ = ["action_space", "register_envs"]
 
 
-# Outside TimeLimit: refuses a step after the episode ended (see yume_env.envs.guards).
+# Outside TimeLimit: refuses a step after the episode ended (see yume_env.envs.guards). Gymnasium
+# refuses additional wrappers on specs with a vector entry point, so YumeWorld-v0 (whose batched
+# vector env matters more) enforces its own limit instead when given max_episode_steps directly.
 _GUARD = WrapperSpec("EpisodeGuard", "yume_env.envs.guards:EpisodeGuard", {})
 
 
@@ -21,7 +23,6 @@ def register_envs() -> None:
             id="YumeWorld-v0",
             entry_point="yume_env.envs.yume_world:YumeWorldEnv",
             vector_entry_point="yume_env.envs.vector:YumeWorldVectorEnv",
-            additional_wrappers=(_GUARD,),
         )
     if "YumeProcedural-v0" not in gym.registry:
         gym.register(

@@ -98,10 +98,12 @@ class YumeWorldEnv(gym.Env):
 
     ## Episode end
 
-    Never terminates. Truncates after ``max_episode_steps`` blocks when one is set (by ``gym.make`` or
-    the constructor). Long episodes never crash: the history is kept within ``max_history`` latents by
-    dropping the oldest ones after the start image (identical to the official model until then).
-    Stepping after truncation raises ``gymnasium.error.ResetNeeded``.
+    Never terminates. Truncates after ``max_episode_steps`` blocks when one is set (``gym.make`` applies
+    it through Gymnasium's ``TimeLimit``). Long episodes never crash: the history is kept within
+    ``max_history`` latents by dropping the oldest ones after the start image (identical to the
+    official model until then). Stepping after truncation raises ``gymnasium.error.ResetNeeded`` when
+    the limit was given to the constructor, or when the env is wrapped in
+    :class:`~yume_env.envs.guards.EpisodeGuard` (outside ``TimeLimit``).
 
     ## Arguments
 

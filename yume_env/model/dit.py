@@ -319,10 +319,10 @@ class YumeDiT(nn.Module):
         changes outputs). Where the input is smaller than one kernel along an axis, the weights that
         would only meet padding zeros are dropped instead of padding the input: the same sum without
         its zero terms, and for coarse tiers on small latents (a 32x32 kernel on a 6x10 frame) about
-        15x less work. The conv is computed as one matrix product over flattened patches: the same
-        numbers as a strided conv up to float rounding, but row-independent, so a world's tokens do
-        not depend on how many worlds share the batch (CPU conv kernels change their summation order
-        with the batch size).
+        15x less work. The conv is computed as a matrix product over flattened patches, one world at a
+        time: the same numbers as a strided conv up to float rounding, and a world's tokens never depend
+        on how many worlds share the batch (CPU conv and small matrix kernels change their summation
+        order with the number of rows).
         """
         k = conv.kernel_size[-1]
         h, w = frames.shape[-2:]
@@ -332,7 +332,8 @@ class YumeDiT(nn.Module):
         b, c, f, hp, wp = frames.shape
         x = frames.reshape(b, c, f, hp // kh, kh, wp // kw, kw).permute(0, 2, 3, 5, 1, 4, 6)
         x = x.reshape(b, f, hp // kh, wp // kw, c * kh * kw).to(conv.weight.dtype)
-        return F.linear(x, weight.reshape(conv.out_channels, -1), conv.bias)
+        weight = weight.reshape(conv.out_channels, -1)
+        return torch.cat([F.linear(x[i : i + 1], weight, conv.bias) for i in range(b)])
 
     def _embed_group(self, frames: torch.Tensor, rate: str) -> torch.Tensor:
         """Tokens ``[B, n, dim]`` of history frames ``[B, C, F, H, W]`` at a TSCM rate."""
@@ -403,7 +404,7 @@ class YumeDiT(nn.Module):
         grid = (cfg.block_frames, h // 2, w // 2)
         block_tokens = math.prod(grid)
 
-        # 1. history tokens through the TSCM tiers (worlds with the same history length share one conv)
+        # 1. history tokens through the TSCM tiers (grouped by history length: same tiers, same positions)
         lengths = [0 if u is None else int(u.shape[1]) for u in history]
         per_world: list[torch.Tensor | None] = [None] * b
         pos_world: list[torch.Tensor] = [None] * b  # type: ignore[list-item]
