@@ -1,0 +1,224 @@
+"""``yume-world``: the command line.
+
+    yume-world demo                         a short scripted tour of the default world -> mp4 + contact sheet
+    yume-world record --image street.jpg --script tour.txt [--checkpoint Yume-5B-720P]
+    yume-world conformance DIR              check this install against golden cases
+    yume-world train ...                    train the tiny model on the procedural world
+    yume-world eval ...                     instruction-following evaluation
+
+User errors (bad arguments, missing files, bad scripts) print one message and exit with status 2;
+failures while generating exit with status 1. ``--traceback`` shows the full Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from yume_env.script import DEMO_TOUR, ScriptError, parse_script
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for (exit status 2, no traceback)."""
+
+
+# ---------------------------------------------------------------------------------------- demo/record
+def _add_world_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny", help="preset: tiny (default) or yume-1.5-5b")
+    p.add_argument("--checkpoint", help="folder in the official Yume-5B-720P layout")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--resolution", default=None, help="HxW, e.g. 544x960 (default: the model's)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps per block (default 4)")
+    p.add_argument(
+        "--decode", default="block", choices=["block", "stream"], help="VAE decoding (default: block)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    p.add_argument("--out", default=None, help="output folder")
+    p.add_argument("--fps", type=int, default=None, help="video frame rate (default: the model's, 16)")
+
+
+def _resolution(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--resolution: got {text!r}; accepted: HxW such as 544x960") from None
+    return h, w
+
+
+def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from yume_env.envs.yume_world import YumeWorldEnv
+    from yume_env.media import save_contact_sheet, save_video
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_load = time.perf_counter()
+    try:
+        env = YumeWorldEnv(
+            image=image,
+            prompt=prompt,
+            model=args.model,
+            checkpoint=args.checkpoint,
+            device=args.device,
+            dtype=args.dtype,
+            resolution=_resolution(args.resolution),
+            steps=args.steps,
+            decode=args.decode,
+        )
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    load_s = time.perf_counter() - t_load
+    obs, info = env.reset(seed=args.seed)
+    blocks = [obs]
+    sheet = [obs[-1]]
+    denoise = decode = text = 0.0
+    t0 = time.perf_counter()
+    bar = tqdm(steps_script, desc=label, unit="block")
+    for step in bar:
+        obs, _, _, _, info = env.step(step.as_action())
+        timing = info["timing"]
+        denoise += timing.denoise_ms
+        decode += timing.decode_ms
+        text += timing.text_ms
+        blocks.append(obs)
+        sheet.append(obs[-1])
+        bar.set_postfix_str(f"{step.move} {step.look} {step.event[:24]}".strip())
+    wall = time.perf_counter() - t0
+    frames = np.concatenate(blocks[1:])
+    fps = args.fps or env.model.preset.fps
+    video = save_video(out_dir / f"{label}.mp4", np.concatenate(blocks), fps=fps)
+    captions = [f"start (seed {args.seed})"] + [s.describe() for s in steps_script]
+    contact = save_contact_sheet(out_dir / f"{label}_contact_sheet.png", sheet, captions)
+    generated = len(frames)
+    print(
+        f"model: {env.model.preset.name} on {env.model.device} ({env.model.dtype}), loaded in {load_s:.1f} s"
+    )
+    print(f"{len(steps_script)} blocks, {generated} frames in {wall:.1f} s: {generated / wall:.2f} frames/s")
+    print(
+        f"per block: denoise {denoise / len(steps_script):.0f} ms, decode {decode / len(steps_script):.0f} ms, "
+        f"text {text / len(steps_script):.0f} ms"
+    )
+    print(f"wrote {video}")
+    print(f"wrote {contact}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    steps = DEMO_TOUR if args.blocks is None else DEMO_TOUR[: args.blocks]
+    if args.blocks is not None and not 1 <= args.blocks <= len(DEMO_TOUR):
+        raise UsageError(f"--blocks: got {args.blocks}; accepted: 1..{len(DEMO_TOUR)}")
+    return _run_world(args, args.image, "", steps, Path(args.out or "yume-demo"), "demo")
+
+
+def cmd_record(args) -> int:
+    path = Path(args.script)
+    if not path.is_file():
+        raise UsageError(f"--script: no such file: {path}")
+    try:
+        steps = parse_script(path.read_text(encoding="utf-8"))
+    except ScriptError as exc:
+        raise UsageError(f"--script {path}: {exc}") from None
+    if args.image is None and not args.prompt:
+        raise UsageError("record: give --image, --prompt, or both")
+    return _run_world(args, args.image, args.prompt or "", steps, Path(args.out or "yume-record"), path.stem)
+
+
+def cmd_conformance(args) -> int:
+    from yume_env.conformance import main as conformance_main
+
+    argv = [args.folder, "--atol", str(args.atol), "--rtol", str(args.rtol)] + (
+        ["--json", args.json] if args.json else []
+    )
+    return conformance_main(argv)
+
+
+def _delegate(module: str, description: str) -> Callable:
+    """A sub-command implemented by ``module.main(argv)``."""
+
+    def run(args) -> int:
+        import importlib
+
+        try:
+            main = importlib.import_module(module).main
+        except (ImportError, AttributeError):
+            raise UsageError(f"{description} is not available in this installation") from None
+        return main(args.rest)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yume-world", description="Yume-1.5 generated worlds as reinforcement-learning environments."
+    )
+    parser.add_argument("--traceback", action="store_true", help="show Python tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="run a short scripted tour of the default world and save a video")
+    _add_world_args(demo)
+    demo.add_argument("--image", default=None, help="start image (default: the bundled sample street)")
+    demo.add_argument(
+        "--blocks", type=int, default=None, help=f"how many tour blocks (default {len(DEMO_TOUR)})"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    record = sub.add_parser("record", help="play an action script in a world and save a video")
+    _add_world_args(record)
+    record.add_argument(
+        "--image", default=None, help="start image (any size; resized to the model resolution)"
+    )
+    record.add_argument("--prompt", default=None, help="initial event text (without --image: text-to-video)")
+    record.add_argument(
+        "--script", required=True, help="action script: one block per line, 'MOVE LOOK [event text]'"
+    )
+    record.set_defaults(func=cmd_record)
+
+    conf = sub.add_parser("conformance", help="check this implementation against golden cases")
+    conf.add_argument("folder")
+    conf.add_argument("--atol", type=float, default=1e-4)
+    conf.add_argument("--rtol", type=float, default=1e-4)
+    conf.add_argument("--json")
+    conf.set_defaults(func=cmd_conformance)
+
+    for name, module, desc in (
+        ("train", "yume_env.train.cli", "training"),
+        ("eval", "yume_env.evaluation.cli", "evaluation"),
+    ):
+        p = sub.add_parser(name, help=f"{desc} (see 'yume-world {name} --help')", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_delegate(module, desc))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        if args.traceback:
+            raise
+        print(f"yume-world {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a failure while generating: one line, unless asked for the traceback
+        if args.traceback:
+            raise
+        print(f"yume-world {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Action scripts: one block per line, ``MOVE LOOK [event text]``.
+
+::
+
+    # a walk down the street
+    W       .        A red balloon floats up.
+    W+D     right
+    None    up+left  It starts to rain.
+    S       ↓←
+
+``MOVE`` is one of ``None W A S D W+A W+D S+A S+D`` (``-`` also means None). ``LOOK`` is one of
+``· → ← ↑ ↓ ↑→ ↑← ↓→ ↓←`` or the ASCII names ``. right left up down up+right up+left down+right
+down+left`` (``-`` and ``still`` also mean ·). Everything after the look is the event text (empty keeps
+the current event). ``#`` starts a comment line; blank lines are ignored. A line may end with
+``x3`` (separated by spaces) to repeat the block.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES, STILL
+
+_LOOK_NAMES = {
+    ".": STILL,
+    "-": STILL,
+    "still": STILL,
+    "right": "\u2192",
+    "left": "\u2190",
+    "up": "\u2191",
+    "down": "\u2193",
+    "up+right": "\u2191\u2192",
+    "up+left": "\u2191\u2190",
+    "down+right": "\u2193\u2192",
+    "down+left": "\u2193\u2190",
+}
+_REPEAT = re.compile(r"\s+x(\d+)\s*$")
+
+
+class ScriptError(ValueError):
+    """A line of an action script that cannot be read (the message names the line)."""
+
+
+@dataclass(frozen=True)
+class ScriptStep:
+    move: str
+    look: str
+    event: str = ""
+
+    def as_action(self) -> dict:
+        return {"move": MOVES.index(self.move), "look": LOOKS.index(self.look), "event": self.event}
+
+    def describe(self) -> str:
+        """ASCII summary such as ``W up+right A red balloon appears.`` (arrows spelled out)."""
+        look = next(name for name, sym in _LOOK_NAMES.items() if sym == self.look and name not in (".", "-"))
+        return f"{self.move} {look} {self.event}".strip()
+
+
+def parse_script(text: str) -> list[ScriptStep]:
+    """The steps of an action script (``ScriptError`` naming the line for anything unreadable)."""
+    steps: list[ScriptStep] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        repeat = 1
+        m = _REPEAT.search(line)
+        if m:
+            repeat = int(m.group(1))
+            line = line[: m.start()]
+            if not 1 <= repeat <= 1000:
+                raise ScriptError(f"line {number}: repeat x{repeat}; accepted: x1..x1000")
+        parts = line.split(maxsplit=2)
+        if len(parts) < 2:
+            raise ScriptError(f"line {number}: {raw.strip()!r}; accepted: 'MOVE LOOK [event text]'")
+        move = "None" if parts[0] == "-" else parts[0].upper() if parts[0].lower() != "none" else "None"
+        if move not in MOVES:
+            raise ScriptError(f"line {number}: move {parts[0]!r}; accepted: {', '.join(MOVES)}")
+        look = _LOOK_NAMES.get(parts[1].lower(), parts[1])
+        if look not in LOOKS:
+            raise ScriptError(
+                f"line {number}: look {parts[1]!r}; accepted: {', '.join(LOOKS)} or {', '.join(_LOOK_NAMES)}"
+            )
+        event = parts[2] if len(parts) > 2 else ""
+        bad = sorted({c for c in event if c not in EVENT_CHARSET})
+        if bad or len(event) > EVENT_MAX_LENGTH:
+            raise ScriptError(
+                f"line {number}: event text must be printable ASCII of at most {EVENT_MAX_LENGTH} characters"
+                + (f" (got {bad!r})" if bad else f" (got {len(event)})")
+            )
+        steps.extend([ScriptStep(move, look, event)] * repeat)
+    if not steps:
+        raise ScriptError("the script has no steps")
+    return steps
+
+
+#: The scripted tour of ``yume-world demo``: walk, look around, an event, turn back.
+DEMO_TOUR: list[ScriptStep] = parse_script(
+    """
+    W     .
+    W     right
+    W+D   .      A red balloon appears.
+    None  up
+    None  down
+    W     left
+    """
+)
