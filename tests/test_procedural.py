@@ -118,7 +118,10 @@ def test_spaces_and_shapes():
     np.testing.assert_array_equal(env.render(), obs[-1])
     assert info["block_index"] == 1 and isinstance(info["render_ms"], Milliseconds)
     assert info["caption"] == render_caption(1, 1, "")
-    assert info["caption"] == f"First-person perspective. {MOVE_PHRASES['W']} {LOOK_PHRASES[LOOKS[1]]}"
+    # the same caption YumeWorld-v0 renders, so the two worlds are swappable (and train the same)
+    assert info["caption"].startswith(
+        f"First-person perspective. {MOVE_PHRASES['W']} {LOOK_PHRASES[LOOKS[1]]} "
+    )
     env.close()
 
     env = YumeProceduralEnv(resolution=(32, 48), frames_per_block=32, obs_mode="last_frame")

@@ -11,15 +11,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOK_PHRASES, LOOKS, MOVE_PHRASES, MOVES
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
+from yume_env.envs.validation import check_event
+from yume_env.envs.validation import parse_action as _parse_action
 from yume_env.procedural import camera as cam
 from yume_env.procedural import events as ev
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import BALLOON, Scene
+from yume_env.world.captions import render_caption as _render_caption
 
 OBS_MODES = ("frames", "last_frame")
-_CHARSET = frozenset(EVENT_CHARSET)
 _STATE_VERSION = 1
 #: Balloon radius (metres), height above the eye (metres) and preferred distance ahead (metres).
 _BALLOON = (0.8, 0.9, 6.0)
@@ -41,63 +42,14 @@ class Milliseconds(float):
 
 
 def render_caption(move: int, look: int, event: str) -> str:
-    """The block caption: ``First-person perspective. <move sentence> <look sentence> [event]``."""
-    parts = ["First-person perspective.", MOVE_PHRASES[MOVES[move]], LOOK_PHRASES[LOOKS[look]]]
-    if event.strip():
-        parts.append(event.strip())
-    return " ".join(parts)
-
-
-def _index(name: str, value, labels) -> int:
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"action[{name!r}]: got {value!r} ({type(value).__name__}); accepted: an integer 0..{len(labels) - 1}"
-        )
-    if not 0 <= int(value) < len(labels):
-        raise ValueError(
-            f"action[{name!r}]: got {int(value)}; accepted: 0..{len(labels) - 1} ({', '.join(labels)})"
-        )
-    return int(value)
-
-
-def check_event_text(value, name: str = "action['event']") -> str:
-    """Event text: ``str`` of printable ASCII (space to ``~``), at most ``EVENT_MAX_LENGTH`` characters."""
-    if isinstance(value, np.str_):
-        value = str(value)
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: got {type(value).__name__}; accepted: str (empty keeps the current event)")
-    if len(value) > EVENT_MAX_LENGTH:
-        raise ValueError(f"{name}: got {len(value)} characters; accepted: at most {EVENT_MAX_LENGTH}")
-    bad = sorted({c for c in value if c not in _CHARSET})
-    if bad:
-        raise ValueError(f"{name}: got characters {bad!r}; accepted: printable ASCII (space to '~')")
-    return value
+    """The block caption, rendered exactly as YumeWorld-v0 renders it (official 1.5 style)."""
+    return _render_caption(move, look, event)
 
 
 def parse_action(action) -> tuple[int, int, str]:
     """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``)."""
-    if not isinstance(action, Mapping):
-        raise TypeError(
-            f"action: got {type(action).__name__}; accepted: a dict with 'move' (0..8), 'look' (0..8) "
-            "and optional 'event' (str), e.g. env.action_space.sample()"
-        )
-    unknown = set(action) - {"move", "look", "event"}
-    if unknown:
-        raise ValueError(
-            f"action: got unknown keys {sorted(map(str, unknown))}; accepted: 'move', 'look', 'event'"
-        )
-    for key in ("move", "look"):
-        if key not in action:
-            raise ValueError(
-                f"action: missing key {key!r}; accepted: a dict with 'move', 'look' and optional 'event'"
-            )
-    return (
-        _index("move", action["move"], MOVES),
-        _index("look", action["look"], LOOKS),
-        check_event_text(action.get("event", "")),
-    )
+    a = _parse_action(action)
+    return a.move, a.look, a.event
 
 
 def _number(name: str, value, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False):
@@ -309,7 +261,7 @@ class YumeProceduralEnv(gym.Env):
         unknown = set(options) - {"event"}
         if unknown:
             raise ValueError(f"options: got unknown keys {sorted(map(str, unknown))}; accepted: 'event'")
-        text = check_event_text(options.get("event", ""), "options['event']")
+        text = check_event(options.get("event", ""), "options['event']")
         super().reset(seed=seed)
         scene_seed = int(self.np_random.integers(0, 2**31 - 1))
         scene = (
