@@ -87,3 +87,9 @@ def test_demo_writes_video_and_contact_sheet(tmp_path):
     video = iio.imread(out / "demo.mp4", plugin="pyav")
     assert video.shape == (3 * 29, 32, 64, 3)
     assert (out / "demo_contact_sheet.png").stat().st_size > 1000
+
+
+def test_info_prints_the_5b_parameter_counts(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "5,200,377,072" in out and "704,688,668" in out and "5,680,910,336" in out

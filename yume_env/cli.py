@@ -141,6 +141,38 @@ def cmd_conformance(args) -> int:
     return conformance_main(argv)
 
 
+def cmd_info(args) -> int:
+    """Architecture and parameter counts of a preset (built on the meta device: nothing allocated)."""
+    import torch
+
+    from yume_env.model.dit import YumeDiT
+    from yume_env.model.presets import get_preset
+    from yume_env.model.text_encoder import UMT5Encoder
+    from yume_env.model.vae import WanVAE
+
+    try:
+        preset = get_preset(args.preset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with torch.device("meta"):
+        parts = {
+            "DiT": YumeDiT(preset.dit),
+            "VAE": WanVAE(preset.vae),
+            "umT5 encoder": UMT5Encoder(preset.text),
+        }
+    print(
+        f"preset {preset.name}: resolutions {', '.join(f'{h}x{w}' for h, w in preset.resolutions)}, "
+        f"{preset.steps} steps at shift {preset.shift}, {preset.fps} fps"
+    )
+    total = 0
+    for name, module in parts.items():
+        n = sum(p.numel() for p in module.parameters())
+        total += n
+        print(f"  {name:<13} {n:>15,} parameters  {len(module.state_dict()):>4} tensors")
+    print(f"  {'total':<13} {total:>15,} parameters")
+    return EXIT_OK
+
+
 def _delegate(module: str, description: str) -> Callable:
     """A sub-command implemented by ``module.main(argv)``."""
 
@@ -189,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--rtol", type=float, default=1e-4)
     conf.add_argument("--json")
     conf.set_defaults(func=cmd_conformance)
+
+    info = sub.add_parser("info", help="architecture and parameter counts of a preset")
+    info.add_argument("--preset", default="yume-1.5-5b", help="yume-1.5-5b (default) or tiny")
+    info.set_defaults(func=cmd_info)
 
     for name, module, desc in (
         ("train", "yume_env.train.cli", "training"),
