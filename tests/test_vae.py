@@ -292,6 +292,19 @@ def test_causal_conv_matches_conv3d(kernel, stride, padding, monkeypatch: pytest
         torch.testing.assert_close(cache.history[conv.cache_key], x[:, :, -n:], atol=0, rtol=0)
 
 
+def test_wide_conv_on_few_positions_keeps_conv3d() -> None:
+    from yume_env.model.vae_blocks import CausalConv3d
+
+    torch.manual_seed(0)
+    conv = CausalConv3d(256, 256, 3, padding=1).eval()  # too many weights for 12 positions
+    x = torch.randn(1, 256, 1, 2, 2)
+    with torch.inference_mode():
+        ours = conv(x)
+        padded = torch.nn.functional.pad(x, (0, 0, 0, 0, 2, 0))  # two zero frames in front
+        ref = torch.nn.functional.conv3d(padded, conv.weight, conv.bias, padding=(0, 1, 1))
+    torch.testing.assert_close(ours, ref, atol=0, rtol=0)
+
+
 def test_rms_norm_matches_vector_norm() -> None:
     from yume_env.model.vae_blocks import RMSNorm
 

@@ -95,14 +95,20 @@ def name_cache_slots(root: nn.Module) -> None:
             module.cache_key = name
 
 
-def _onednn_conv3d_applies(x: Tensor) -> bool:
-    """Whether a float32 CPU 3D convolution can be sent straight to oneDNN."""
-    return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and torch.backends.mkldnn.is_available()
-        and torch.backends.mkldnn.enabled
-    )
+# oneDNN repacks the weights on every call. For a large weight applied at few positions (the
+# widest layers at low resolution) that costs more than the convolution itself and the generic
+# kernel is faster; oneDNN wins once there is at least one input position per this many weights.
+_ONEDNN_MAX_WEIGHTS_PER_POSITION = 2**14
+
+
+def _onednn_conv3d_pays(x: Tensor, weight: Tensor) -> bool:
+    """Whether a 3D convolution is faster sent straight to oneDNN (float32 CPU only)."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return False
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return False
+    positions = x.numel() // x.shape[1]
+    return weight.numel() <= _ONEDNN_MAX_WEIGHTS_PER_POSITION * positions
 
 
 class CausalConv3d(nn.Conv3d):
@@ -131,10 +137,10 @@ class CausalConv3d(nn.Conv3d):
     def _conv(self, x: Tensor) -> Tensor:
         # F.conv3d picks oneDNN on CPU only for batched or large inputs; one small video (the
         # streaming case: a few frames, narrow layers) goes to a generic im2col kernel that is
-        # 3-10x slower. Calling oneDNN directly computes the same convolution up to float
+        # 2-5x slower. Calling oneDNN directly computes the same convolution up to float
         # rounding (bit for bit where F.conv3d would have chosen oneDNN itself). Other devices
         # and dtypes keep F.conv3d (cuDNN on GPU).
-        if not _onednn_conv3d_applies(x):
+        if not _onednn_conv3d_pays(x, self.weight):
             return super().forward(x)
         return torch.mkldnn_convolution(
             x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
