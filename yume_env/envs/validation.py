@@ -58,3 +58,17 @@ def parse_action(action) -> Action:
     look = _index("look", action["look"], len(LOOKS), LOOKS)
     event = check_event(action.get("event", ""))
     return Action(move, look, event)
+
+
+def check_episode_args(render_mode, max_episode_steps, reward_fn) -> None:
+    """The constructor arguments every Yume environment shares."""
+    if render_mode is not None and render_mode != "rgb_array":
+        raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
+    if max_episode_steps is not None and (
+        isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
+    ):
+        raise ValueError(f"max_episode_steps: got {max_episode_steps!r}; accepted: an integer >= 1 or None")
+    if reward_fn is not None and not callable(reward_fn):
+        raise TypeError(
+            f"reward_fn: got {type(reward_fn).__name__}; accepted: a callable (obs, action, info) -> float"
+        )

@@ -18,7 +18,7 @@ from gymnasium.vector.utils import batch_space
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space
-from yume_env.envs.validation import check_event, parse_action
+from yume_env.envs.validation import check_episode_args, check_event, parse_action
 from yume_env.envs.yume_world import (
     DEFAULT_IMAGE,
     RewardFn,
@@ -90,20 +90,7 @@ class YumeWorldVectorEnv(VectorEnv):
             autoreset_mode = _MODES[autoreset_mode]
         if not isinstance(autoreset_mode, AutoresetMode):
             raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: an AutoresetMode")
-        if render_mode is not None and render_mode != "rgb_array":
-            raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int)
-            or max_episode_steps < 1
-        ):
-            raise ValueError(
-                f"max_episode_steps: got {max_episode_steps!r}; accepted: an integer >= 1 or None"
-            )
-        if reward_fn is not None and not callable(reward_fn):
-            raise TypeError(
-                f"reward_fn: got {type(reward_fn).__name__}; accepted: a callable (obs, action, info) -> float"
-            )
+        check_episode_args(render_mode, max_episode_steps, reward_fn)
         self.num_envs = num_envs
         self.obs_mode = check_obs_mode(obs_mode)
         self.render_mode = render_mode

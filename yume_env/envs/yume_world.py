@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
-from yume_env.envs.validation import check_event, parse_action
+from yume_env.envs.validation import check_episode_args, check_event, parse_action
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -158,20 +158,7 @@ class YumeWorldEnv(gym.Env):
         render_mode: str | None = None,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
-        if reward_fn is not None and not callable(reward_fn):
-            raise TypeError(
-                f"reward_fn: got {type(reward_fn).__name__}; accepted: a callable (obs, action, info) -> float"
-            )
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, int)
-            or max_episode_steps < 1
-        ):
-            raise ValueError(
-                f"max_episode_steps: got {max_episode_steps!r}; accepted: an integer >= 1 or None"
-            )
+        check_episode_args(render_mode, max_episode_steps, reward_fn)
         self.prompt = check_event(prompt, "prompt")
         if image is None and not prompt.strip():
             image = DEFAULT_IMAGE

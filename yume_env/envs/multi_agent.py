@@ -1,0 +1,614 @@
+"""PettingZoo ``ParallelEnv``\\ s: several agents acting on Yume worlds.
+
+**What "multi-agent" means here.** A Yume world is one first-person camera: there are no bodies in
+it, and agents never see each other in the frames. So agents either *share* one world's camera, each
+controlling part of the action, or each agent has *its own* world:
+
+- :class:`DirectedWorldEnv`: ONE world, two roles. The ``"explorer"`` moves the camera (``move``,
+  ``look``); the ``"director"`` chooses what happens in the world (the ``event`` text, as an index
+  into an event catalog or as free text). Their actions are merged into one action, so one caption,
+  per block. For adversarial or curriculum setups where the director shapes the world the explorer
+  must cope with.
+- :class:`ExplorersEnv`: N explorers, each in its OWN world (own camera, own history, own seed).
+  With ``world="yume"`` all worlds are generated in one batch by ONE shared model (the vector env's
+  engine); a world's frames never depend on which other worlds share the batch.
+
+Both take ``world="yume"`` (``YumeWorld-v0``; the tiny CPU model by default) or
+``world="procedural"`` (``YumeProcedural-v0``, the ground-truth city: same spaces, fast, with the
+camera pose in ``info``), with ``world_kwargs`` passed to that environment's constructor (e.g.
+``{"resolution": (32, 64)}``).
+
+Observations are the world's frames, as in the single-agent env (``obs_mode`` in ``world_kwargs``),
+or, with ``channel_first=True``, a smaller ``(3k, H', W')`` uint8 image as made by
+:class:`~yume_env.envs.wrappers.ChannelFirstFrames` (``size``, ``frames``). Every agent of a world
+observes that world's frames.
+
+Rewards are pluggable per agent: ``reward_fns={"explorer": fn, ...}`` with
+``fn(observation, action, info) -> float``, where ``observation`` is that agent's observation,
+``action`` the world's merged ``{"move", "look", "event"}`` action of the block and ``info`` the
+world's info. The default is 0 for every agent.
+
+Episodes never terminate; they truncate for every agent at once after ``max_cycles`` steps (or when
+the world truncates, if ``world_kwargs`` sets its ``max_episode_steps``); then ``agents`` is empty
+until ``reset``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from pettingzoo import ParallelEnv
+
+from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
+from yume_env.envs.validation import check_event, parse_action
+from yume_env.envs.wrappers import ChannelFirstFrames
+from yume_env.procedural.events import CATALOG
+
+__all__ = ["DEFAULT_EVENTS", "WORLDS", "DirectedWorldEnv", "ExplorersEnv"]
+
+#: The ``world`` choices.
+WORLDS = ("yume", "procedural")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+#: The director's default event catalog: the procedural world's events as sentences, in its catalog
+#: order (index ``i + 1`` of the director's ``Discrete`` action; 0 keeps the current event):
+#: "The weather clears.", "The sun sets.", "The lights go out.", "Night falls.", "Fog rolls in.",
+#: "It starts to rain.", "It starts to snow.", "The balloon pops.", "A red balloon appears."
+DEFAULT_EVENTS: tuple[str, ...] = tuple(_sentence(e.text) for e in CATALOG)
+
+RewardFn = Callable[[object, dict, dict], float]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _check_world(world) -> str:
+    if world not in WORLDS:
+        raise ValueError(f"world: got {world!r}; accepted: {', '.join(WORLDS)}")
+    return world
+
+
+def _check_kwargs(world_kwargs) -> dict:
+    if world_kwargs is None:
+        return {}
+    if not isinstance(world_kwargs, Mapping):
+        raise TypeError(f"world_kwargs: got {type(world_kwargs).__name__}; accepted: a dict or None")
+    for key in ("reward_fn", "render_mode"):
+        if key in world_kwargs:
+            other = "reward_fns" if key == "reward_fn" else "render_mode"
+            raise ValueError(f"world_kwargs: got {key!r}; pass {other}= to the multi-agent env instead")
+    return dict(world_kwargs)
+
+
+def _check_max_cycles(max_cycles) -> int:
+    if isinstance(max_cycles, bool) or not isinstance(max_cycles, int | np.integer) or max_cycles < 1:
+        raise ValueError(f"max_cycles: got {max_cycles!r}; accepted: an integer >= 1")
+    return int(max_cycles)
+
+
+def _check_reward_fns(reward_fns, agents: list[str]) -> dict[str, RewardFn]:
+    if reward_fns is None:
+        return {}
+    if callable(reward_fns):
+        return dict.fromkeys(agents, reward_fns)
+    if not isinstance(reward_fns, Mapping):
+        raise TypeError(
+            f"reward_fns: got {type(reward_fns).__name__}; accepted: a dict agent -> fn(observation, action, "
+            "info) -> float, one such fn for every agent, or None"
+        )
+    unknown = sorted(set(reward_fns) - set(agents))
+    if unknown:
+        raise ValueError(f"reward_fns: got unknown agents {unknown}; accepted: {', '.join(agents)}")
+    for agent, fn in reward_fns.items():
+        if not callable(fn):
+            raise TypeError(
+                f"reward_fns[{agent!r}]: got {type(fn).__name__}; accepted: fn(observation, action, info) -> float"
+            )
+    return dict(reward_fns)
+
+
+def _check_render_mode(render_mode) -> str | None:
+    if render_mode is not None and render_mode != "rgb_array":
+        raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
+    return render_mode
+
+
+def _world_options(options, accepted: tuple[str, ...]) -> dict:
+    """``reset`` options for the world; unknown keys are ignored with a warning (PettingZoo's API test
+    passes ``{"options": 1}`` and expects it to be accepted)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options: got {type(options).__name__}; accepted: a dict or None")
+    unknown = sorted(map(str, set(options) - set(accepted)))
+    if unknown:
+        warnings.warn(
+            f"reset options {unknown} are not used by this environment (accepted: {', '.join(accepted)})",
+            stacklevel=3,
+        )
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+class _SpaceOnly(gym.Env):
+    """Carries an observation space so that :class:`ChannelFirstFrames` can convert raw frames."""
+
+    def __init__(self, space: spaces.Space):
+        self.observation_space = space
+        self.action_space = spaces.Discrete(1)
+
+
+class _Observer:
+    """The agents' observation: the world's own, or ChannelFirstFrames' (3k, H', W') image."""
+
+    def __init__(self, world_space: spaces.Space, channel_first: bool, size, frames):
+        if not isinstance(channel_first, bool):
+            raise TypeError(f"channel_first: got {channel_first!r}; accepted: True or False")
+        self.convert_frames: ChannelFirstFrames | None = None
+        if channel_first:
+            self.convert_frames = ChannelFirstFrames(_SpaceOnly(world_space), size=size, frames=frames)
+            self.space = self.convert_frames.observation_space
+        else:
+            if size is not None or frames != "last":
+                raise ValueError(
+                    f"size / frames: got {size!r} / {frames!r}; they apply with channel_first=True only"
+                )
+            self.space = world_space
+
+    def __call__(self, obs):
+        if self.convert_frames is not None:
+            return self.convert_frames.observation(obs)
+        return obs
+
+
+def _copy(obs):
+    return obs.copy() if isinstance(obs, np.ndarray) else obs
+
+
+def _procedural(world_kwargs: dict) -> gym.Env:
+    from yume_env.envs.procedural_env import YumeProceduralEnv
+
+    return YumeProceduralEnv(**world_kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- directed
+class DirectedWorldEnv(ParallelEnv):
+    """One Yume world shared by an ``"explorer"`` (camera moves) and a ``"director"`` (world events).
+
+    Each step the two actions are merged into one world action: ``move`` and ``look`` from the
+    explorer, ``event`` from the director, so one caption per block (e.g. "... The camera pushes
+    forward (W). ... It starts to rain."). See the module docs for what "multi-agent" means here
+    (one camera per world).
+
+    ## Agents and action spaces
+
+    - ``"explorer"``: ``Dict(move=Discrete(9), look=Discrete(9))``, indices of
+      :data:`yume_env.actions.MOVES` / :data:`~yume_env.actions.LOOKS` (as in ``YumeWorld-v0``).
+    - ``"director"``: ``Discrete(1 + len(events))``: 0 keeps the current event, ``i`` sends
+      ``events[i - 1]`` (default catalog :data:`DEFAULT_EVENTS`, the events the procedural world
+      shows). With ``director_text=True``: ``Text(0..300)`` free event text as in ``YumeWorld-v0``
+      (``""`` keeps the current event, spaces clear it).
+
+    ## Observations
+
+    Both agents observe the world's frames (see the module docs; ``channel_first``/``size``/
+    ``frames`` for a smaller channel-first image).
+
+    ## Arguments
+
+    - ``world``: ``"yume"`` (default, ``YumeWorld-v0``) or ``"procedural"``.
+    - ``world_kwargs``: constructor arguments of that world (``resolution``, ``image``, ``model``,
+      ``frames_per_block``, ``obs_mode``, ...).
+    - ``events``: the director's catalog (distinct printable-ASCII texts); ignored with
+      ``director_text=True``.
+    - ``director_text``: free-text director instead of a catalog index.
+    - ``channel_first``, ``size``, ``frames``: observation format (see module docs).
+    - ``max_cycles``: steps per episode (default 64).
+    - ``reward_fns``: ``{"explorer": fn, "director": fn}`` (either may be left out; default 0), or
+      one ``fn`` for both; ``fn(observation, action, info) -> float``.
+    - ``render_mode``: ``None`` or ``"rgb_array"`` (the newest frame).
+
+    ``reset(seed, options)`` passes ``options`` to the world (``image``/``prompt`` for YumeWorld,
+    ``event`` for the procedural world). Infos are the world's info for each agent, plus
+    ``"action"``: the merged action of the block.
+    """
+
+    metadata = {"name": "yume_directed_world_v0", "render_modes": ["rgb_array"], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        world: str = "yume",
+        world_kwargs: dict | None = None,
+        events: Sequence[str] | None = None,
+        director_text: bool = False,
+        channel_first: bool = False,
+        size: tuple[int, int] | None = None,
+        frames: str | int = "last",
+        max_cycles: int = 64,
+        reward_fns: Mapping[str, RewardFn] | RewardFn | None = None,
+        render_mode: str | None = None,
+    ):
+        self.world_name = _check_world(world)
+        kwargs = _check_kwargs(world_kwargs)
+        if not isinstance(director_text, bool):
+            raise TypeError(f"director_text: got {director_text!r}; accepted: True or False")
+        self.director_text = director_text
+        self.events = self._check_events(DEFAULT_EVENTS if events is None else events)
+        self.max_cycles = _check_max_cycles(max_cycles)
+        self.possible_agents = ["explorer", "director"]
+        self.agents: list[str] = []
+        self.reward_fns = _check_reward_fns(reward_fns, self.possible_agents)
+        self.render_mode = _check_render_mode(render_mode)
+        if self.world_name == "yume":
+            from yume_env.envs.yume_world import YumeWorldEnv
+
+            self.world = YumeWorldEnv(**kwargs)
+            self._option_keys: tuple[str, ...] = ("image", "prompt")
+        else:
+            self.world = _procedural(kwargs)
+            self._option_keys = ("event",)
+        self._observe = _Observer(self.world.observation_space, channel_first, size, frames)
+        self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
+        explorer = spaces.Dict({"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))})
+        director = (
+            spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
+            if director_text
+            else spaces.Discrete(1 + len(self.events))
+        )
+        self.action_spaces = {"explorer": explorer, "director": director}
+        self._cycles = 0
+        self._last_frame: np.ndarray | None = None
+
+    @staticmethod
+    def _check_events(events) -> tuple[str, ...]:
+        if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+            raise TypeError(f"events: got {type(events).__name__}; accepted: a list of event texts")
+        out: list[str] = []
+        for i, e in enumerate(events):
+            text = check_event(e, f"events[{i}]")
+            if not text.strip():
+                raise ValueError(f"events[{i}]: got {e!r}; accepted: a non-blank event text")
+            if text in out:
+                raise ValueError(f"events[{i}]: {text!r} repeats events[{out.index(text)}]; accepted: distinct")
+            out.append(text)
+        return tuple(out)
+
+    # -- spaces
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.observation_spaces[self._agent(agent)]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.action_spaces[self._agent(agent)]
+
+    def _agent(self, agent) -> str:
+        if agent not in self.possible_agents:
+            raise KeyError(f"agent: got {agent!r}; accepted: {', '.join(self.possible_agents)}")
+        return agent
+
+    # -- actions
+    def event_of(self, director_action) -> str:
+        """The event text of a director action (catalog index or text)."""
+        if self.director_text:
+            return check_event(director_action, "actions['director']")
+        a = director_action
+        if isinstance(a, np.ndarray) and a.shape == ():
+            a = a.item()
+        if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
+            raise TypeError(
+                f"actions['director']: got {a!r} ({type(a).__name__}); accepted: an integer 0..{len(self.events)} "
+                "(0 keeps the current event, i sends events[i - 1])"
+            )
+        if not 0 <= int(a) <= len(self.events):
+            raise ValueError(f"actions['director']: got {int(a)}; accepted: 0..{len(self.events)}")
+        return "" if int(a) == 0 else self.events[int(a) - 1]
+
+    def merge(self, actions: Mapping) -> dict:
+        """The world action ``{"move", "look", "event"}`` of the two agents' actions."""
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
+        unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
+        if unknown:
+            raise ValueError(f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions: missing {missing}; every live agent acts every step ({self.agents})")
+        explorer = actions["explorer"]
+        if isinstance(explorer, Mapping) and "event" in explorer:
+            raise ValueError(
+                "actions['explorer']: got an 'event'; accepted: 'move' and 'look' only (events come from the director)"
+            )
+        try:
+            a = parse_action(explorer)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"actions['explorer']: {exc}") from None
+        return {"move": a.move, "look": a.look, "event": self.event_of(actions["director"])}
+
+    # -- ParallelEnv API
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        opts = _world_options(options, self._option_keys)
+        obs, info = self.world.reset(seed=seed, options=opts or None)
+        self.agents = list(self.possible_agents)
+        self._cycles = 0
+        self._remember(obs)
+        seen = self._observe(obs)
+        return (
+            {a: _copy(seen) for a in self.agents},
+            {a: dict(info) for a in self.agents},
+        )
+
+    def step(self, actions):
+        if not self.agents:
+            raise gym.error.ResetNeeded("step with no live agents: the episode ended; call reset()")
+        merged = self.merge(actions)
+        obs, _, terminated, truncated, info = self.world.step(merged)
+        self._cycles += 1
+        self._remember(obs)
+        seen = self._observe(obs)
+        observations = {a: _copy(seen) for a in self.agents}
+        rewards = {
+            a: float(self.reward_fns[a](observations[a], merged, info)) if a in self.reward_fns else 0.0
+            for a in self.agents
+        }
+        ended = bool(terminated or truncated or self._cycles >= self.max_cycles)
+        terminations = dict.fromkeys(self.agents, bool(terminated))
+        truncations = dict.fromkeys(self.agents, ended and not terminated)
+        infos = {a: {**info, "action": dict(merged)} for a in self.agents}
+        if ended:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def _remember(self, obs) -> None:
+        if isinstance(obs, np.ndarray) and obs.dtype == np.uint8:
+            self._last_frame = (obs[-1] if obs.ndim == 4 else obs).copy()
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        return None if self._last_frame is None else self._last_frame.copy()
+
+    def close(self):
+        self.world.close()
+
+
+# ---------------------------------------------------------------------------------------------- explorers
+def _unbatch(infos: dict, i: int) -> dict:
+    """World ``i``'s info out of a Gymnasium vector info dict (arrays plus ``_key`` masks)."""
+    out = {}
+    for key, value in infos.items():
+        if key.startswith("_"):
+            continue
+        mask = infos.get("_" + key)
+        if mask is not None and not mask[i]:
+            continue
+        if isinstance(value, dict):
+            out[key] = _unbatch(value, i)
+        elif isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object:
+            out[key] = value[i].item()
+        else:
+            out[key] = value[i]
+    return out
+
+
+class ExplorersEnv(ParallelEnv):
+    """N explorers, each moving the camera of its OWN world; the worlds are stepped as one batch.
+
+    Agent ``"explorer_i"`` acts in world ``i`` only and observes only that world's frames; nothing
+    one explorer does is seen by another (see the module docs: one camera per world). With
+    ``world="yume"``, all N worlds are denoised in ONE batched forward of ONE shared model
+    (:class:`~yume_env.envs.vector.YumeWorldVectorEnv`'s engine, frames bit-identical to a single
+    world); with ``world="procedural"``, the N procedural worlds are rendered one after another.
+
+    ## Action spaces
+
+    - ``events=None`` (default): ``Dict(move=Discrete(9), look=Discrete(9))``.
+    - ``events="text"``: ``YumeWorld-v0``'s full action space, ``Dict(move, look, event=Text(0..300))``.
+    - ``events=[...]`` (a catalog): ``Dict(move, look, event=Discrete(1 + len(events)))``, 0 keeps
+      the current event, ``i`` sends ``events[i - 1]``.
+
+    ## Arguments
+
+    - ``num_explorers``: N >= 1.
+    - ``world``, ``world_kwargs``: as in :class:`DirectedWorldEnv`; with ``"yume"``, ``image`` and
+      ``prompt`` in ``world_kwargs`` may be lists with one entry per world.
+    - ``channel_first``, ``size``, ``frames``, ``max_cycles``, ``render_mode``: as in
+      :class:`DirectedWorldEnv` (``render()`` puts the worlds' newest frames side by side).
+    - ``reward_fns``: ``{"explorer_0": fn, ...}`` or one ``fn`` for every explorer,
+      ``fn(observation, action, info) -> float`` (default 0).
+
+    ``reset(seed=s)`` seeds world ``i`` with ``s + i`` (as the vector env does).
+    """
+
+    metadata = {"name": "yume_explorers_v0", "render_modes": ["rgb_array"], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        num_explorers: int = 2,
+        world: str = "yume",
+        world_kwargs: dict | None = None,
+        events: Sequence[str] | str | None = None,
+        channel_first: bool = False,
+        size: tuple[int, int] | None = None,
+        frames: str | int = "last",
+        max_cycles: int = 64,
+        reward_fns: Mapping[str, RewardFn] | RewardFn | None = None,
+        render_mode: str | None = None,
+    ):
+        if isinstance(num_explorers, bool) or not isinstance(num_explorers, int) or num_explorers < 1:
+            raise ValueError(f"num_explorers: got {num_explorers!r}; accepted: an integer >= 1")
+        self.num_explorers = num_explorers
+        self.world_name = _check_world(world)
+        kwargs = _check_kwargs(world_kwargs)
+        self.max_cycles = _check_max_cycles(max_cycles)
+        self.possible_agents = [f"explorer_{i}" for i in range(num_explorers)]
+        self.agents: list[str] = []
+        self.reward_fns = _check_reward_fns(reward_fns, self.possible_agents)
+        self.render_mode = _check_render_mode(render_mode)
+        if events is None or events == "text":
+            self.events: tuple[str, ...] | None = None
+            self.event_mode = "none" if events is None else "text"
+        else:
+            self.events = DirectedWorldEnv._check_events(events)
+            self.event_mode = "catalog"
+        if self.world_name == "yume":
+            from yume_env.envs.vector import YumeWorldVectorEnv
+
+            if "max_episode_steps" in kwargs:
+                raise ValueError("world_kwargs: got 'max_episode_steps'; use max_cycles= for ExplorersEnv")
+            self.vector = YumeWorldVectorEnv(num_envs=num_explorers, autoreset_mode=AutoresetMode.DISABLED, **kwargs)
+            self.worlds: list[gym.Env] = []
+            world_space = self.vector.single_observation_space
+            self._option_keys: tuple[str, ...] = ("image", "prompt")
+        else:
+            self.vector = None
+            self.worlds = [_procedural(kwargs) for _ in range(num_explorers)]
+            world_space = self.worlds[0].observation_space
+            self._option_keys = ("event",)
+        self._observe = _Observer(world_space, channel_first, size, frames)
+        self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
+        entries = {"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))}
+        if self.event_mode == "text":
+            entries["event"] = spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
+        elif self.event_mode == "catalog":
+            entries["event"] = spaces.Discrete(1 + len(self.events))
+        # one space object per agent, so that seeding one agent's space does not affect another's
+        self.action_spaces = {a: spaces.Dict(dict(entries)) for a in self.possible_agents}
+        self._cycles = 0
+        self._last_frames: list[np.ndarray | None] = [None] * num_explorers
+
+    # -- spaces
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.observation_spaces[self._agent(agent)]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.action_spaces[self._agent(agent)]
+
+    def _agent(self, agent) -> str:
+        if agent not in self.possible_agents:
+            raise KeyError(f"agent: got {agent!r}; accepted: explorer_0..explorer_{self.num_explorers - 1}")
+        return agent
+
+    # -- actions
+    def world_action(self, agent: str, action) -> dict:
+        """The ``{"move", "look", "event"}`` world action of one explorer's action."""
+        if not isinstance(action, Mapping):
+            raise TypeError(
+                f"actions[{agent!r}]: got {type(action).__name__}; accepted: a dict with 'move' and 'look'"
+                + ("" if self.event_mode == "none" else " and 'event'")
+            )
+        action = dict(action)
+        if self.event_mode == "none" and "event" in action:
+            raise ValueError(
+                f"actions[{agent!r}]: got an 'event'; this env was built with events=None (move and look "
+                "only); pass events='text' or an event catalog to let explorers send events"
+            )
+        if self.event_mode == "catalog" and "event" in action:
+            e = action["event"]
+            if isinstance(e, np.ndarray) and e.shape == ():
+                e = e.item()
+            if isinstance(e, bool | np.bool_) or not isinstance(e, int | np.integer) or not 0 <= e <= len(self.events):
+                raise ValueError(
+                    f"actions[{agent!r}]['event']: got {e!r}; accepted: an integer 0..{len(self.events)} "
+                    "(0 keeps the current event, i sends events[i - 1])"
+                )
+            action["event"] = "" if int(e) == 0 else self.events[int(e) - 1]
+        try:
+            a = parse_action(action)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"actions[{agent!r}]: {exc}") from None
+        return {"move": a.move, "look": a.look, "event": a.event}
+
+    # -- ParallelEnv API
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        opts = _world_options(options, self._option_keys)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
+            raise ValueError(f"seed: got {seed!r}; accepted: an integer or None")
+        if self.vector is not None:
+            batch, vinfo = self.vector.reset(seed=seed, options=opts or None)
+            obs = list(batch)
+            infos = [_unbatch(vinfo, i) for i in range(self.num_explorers)]
+        else:
+            obs, infos = [], []
+            for i, env in enumerate(self.worlds):
+                o, info = env.reset(seed=None if seed is None else int(seed) + i, options=opts or None)
+                obs.append(o)
+                infos.append(info)
+        self.agents = list(self.possible_agents)
+        self._cycles = 0
+        self._remember(obs)
+        return (
+            {a: self._observe(obs[i]) for i, a in enumerate(self.possible_agents)},
+            {a: infos[i] for i, a in enumerate(self.possible_agents)},
+        )
+
+    def step(self, actions):
+        if not self.agents:
+            raise gym.error.ResetNeeded("step with no live agents: the episode ended; call reset()")
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
+        unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
+        if unknown:
+            raise ValueError(f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions: missing {missing}; every live agent acts every step")
+        world_actions = [self.world_action(a, actions[a]) for a in self.possible_agents]
+        if self.vector is not None:
+            batched = {
+                "move": np.array([w["move"] for w in world_actions], dtype=np.int64),
+                "look": np.array([w["look"] for w in world_actions], dtype=np.int64),
+                "event": tuple(w["event"] for w in world_actions),
+            }
+            batch, _, term, trunc, vinfo = self.vector.step(batched)
+            obs = list(batch)
+            terminated = [bool(t) for t in term]
+            truncated = [bool(t) for t in trunc]
+            infos = [_unbatch(vinfo, i) for i in range(self.num_explorers)]
+        else:
+            obs, terminated, truncated, infos = [], [], [], []
+            for env, w in zip(self.worlds, world_actions):
+                o, _, te, tr, info = env.step(w)
+                obs.append(o)
+                terminated.append(bool(te))
+                truncated.append(bool(tr))
+                infos.append(info)
+        self._cycles += 1
+        self._remember(obs)
+        ended = self._cycles >= self.max_cycles or any(terminated) or any(truncated)
+        observations, rewards, terms, truncs, out_infos = {}, {}, {}, {}, {}
+        for i, a in enumerate(self.possible_agents):
+            observations[a] = self._observe(obs[i])
+            fn = self.reward_fns.get(a)
+            rewards[a] = 0.0 if fn is None else float(fn(observations[a], world_actions[i], infos[i]))
+            terms[a] = terminated[i]
+            truncs[a] = ended and not terminated[i]
+            out_infos[a] = infos[i]
+        if ended:
+            self.agents = []
+        return observations, rewards, terms, truncs, out_infos
+
+    def _remember(self, obs: list) -> None:
+        for i, o in enumerate(obs):
+            if isinstance(o, np.ndarray) and o.dtype == np.uint8:
+                self._last_frames[i] = (o[-1] if o.ndim == 4 else o).copy()
+
+    def render(self):
+        """The worlds' newest frames side by side, ``(H, N * W, 3)`` uint8."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return None
+        if any(f is None for f in self._last_frames):
+            return None
+        return np.concatenate(self._last_frames, axis=1)
+
+    def close(self):
+        if self.vector is not None:
+            self.vector.close()
+        for env in self.worlds:
+            env.close()
