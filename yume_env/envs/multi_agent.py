@@ -275,7 +275,9 @@ class DirectedWorldEnv(ParallelEnv):
             if not text.strip():
                 raise ValueError(f"events[{i}]: got {e!r}; accepted: a non-blank event text")
             if text in out:
-                raise ValueError(f"events[{i}]: {text!r} repeats events[{out.index(text)}]; accepted: distinct")
+                raise ValueError(
+                    f"events[{i}]: {text!r} repeats events[{out.index(text)}]; accepted: distinct"
+                )
             out.append(text)
         return tuple(out)
 
@@ -314,7 +316,9 @@ class DirectedWorldEnv(ParallelEnv):
             raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
         unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
         if unknown:
-            raise ValueError(f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}")
+            raise ValueError(
+                f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}"
+            )
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions: missing {missing}; every live agent acts every step ({self.agents})")
@@ -461,7 +465,9 @@ class ExplorersEnv(ParallelEnv):
 
             if "max_episode_steps" in kwargs:
                 raise ValueError("world_kwargs: got 'max_episode_steps'; use max_cycles= for ExplorersEnv")
-            self.vector = YumeWorldVectorEnv(num_envs=num_explorers, autoreset_mode=AutoresetMode.DISABLED, **kwargs)
+            self.vector = YumeWorldVectorEnv(
+                num_envs=num_explorers, autoreset_mode=AutoresetMode.DISABLED, **kwargs
+            )
             self.worlds: list[gym.Env] = []
             world_space = self.vector.single_observation_space
             self._option_keys: tuple[str, ...] = ("image", "prompt")
@@ -512,7 +518,11 @@ class ExplorersEnv(ParallelEnv):
             e = action["event"]
             if isinstance(e, np.ndarray) and e.shape == ():
                 e = e.item()
-            if isinstance(e, bool | np.bool_) or not isinstance(e, int | np.integer) or not 0 <= e <= len(self.events):
+            if (
+                isinstance(e, bool | np.bool_)
+                or not isinstance(e, int | np.integer)
+                or not 0 <= e <= len(self.events)
+            ):
                 raise ValueError(
                     f"actions[{agent!r}]['event']: got {e!r}; accepted: an integer 0..{len(self.events)} "
                     "(0 keeps the current event, i sends events[i - 1])"
@@ -554,7 +564,9 @@ class ExplorersEnv(ParallelEnv):
             raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
         unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
         if unknown:
-            raise ValueError(f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}")
+            raise ValueError(
+                f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}"
+            )
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions: missing {missing}; every live agent acts every step")
