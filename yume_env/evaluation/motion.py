@@ -18,7 +18,8 @@ How it works (numpy only; about 50 ms for a 29-frame 96x160 block on one CPU cor
 4. **Camera motion.** The block flow field is explained as a camera rotation (pan, tilt) plus a
    translation in any direction with a non-negative inverse depth per patch (the
    Longuet-Higgins--Prazdny flow equations of a pinhole camera with a horizontal field of view
-   ``fov_deg``). Every direction of a 256-point sphere is tried; for each, the rotation is solved by
+   ``fov_deg``). Every direction of a 256-point sphere is tried, then the best few are refined
+   on finer rings around them; for each direction, the rotation is solved by
    robust (Cauchy) weighted least squares with the depths eliminated, where translation must
    point the same way at every patch (depth is positive) and costs a little more than rotation,
    so that a flow field a pan explains is called a pan. The direction with the lowest cost wins.
@@ -76,9 +77,9 @@ AXES: dict[str, tuple[str, str]] = {
 #: Default per-block thresholds of each axis (see :class:`MotionEstimate` for units).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "yaw": 0.06,
-    "pitch": 0.06,
-    "forward": 0.08,
-    "lateral": 0.08,
+    "pitch": 0.08,
+    "forward": 0.1,
+    "lateral": 0.12,
 }
 
 
@@ -306,14 +307,9 @@ class _Egomotion:
     amount: float  # distance moved / scene depth (weighted median over patches)
 
 
-def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
+def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray):
+    """For each candidate translation direction ``t`` (K, 3): loss, rotation, translational flow, scale."""
     x, y = bf.pos[:, 0], bf.pos[:, 1]
-    n = len(x)
-    # rotation flow per unit (tilt, pan): B[i] @ (tilt, pan)
-    B = np.empty((n, 2, 2))
-    B[:, 0, 0], B[:, 0, 1] = x * y / focal, -(focal + x * x / focal)
-    B[:, 1, 0], B[:, 1, 1] = focal + y * y / focal, -x * y / focal
-    t = _DIRECTIONS
     # translational flow direction at each patch for each candidate direction: (K, n)
     ax = -focal * t[:, None, 0] + x[None] * t[:, None, 2]
     ay = -focal * t[:, None, 1] + y[None] * t[:, None, 2]
@@ -323,10 +319,9 @@ def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
     m_along = ux[..., None] * B[None, :, 0, :] + uy[..., None] * B[None, :, 1, :]
     f_perp = -uy * bf.flow[None, :, 0] + ux * bf.flow[None, :, 1]
     f_along = ux * bf.flow[None, :, 0] + uy * bf.flow[None, :, 1]
-    k = len(t)
     w = bf.weight[None]
-    along_w = np.full((k, n), _TRANSLATION_COST)
-    robust = np.ones((k, n))
+    along_w = np.full(ax.shape, _TRANSLATION_COST)
+    robust = np.ones(ax.shape)
     s2 = _SIGMA**2
     eye = 1e-6 * np.eye(2)
     for _ in range(6):
@@ -341,9 +336,43 @@ def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
         e_perp = f_perp - np.einsum("kni,ki->kn", m_perp, rot)
         s = f_along - np.einsum("kni,ki->kn", m_along, rot)
         along_w = np.where(s < 0, _BACKWARDS_COST, _TRANSLATION_COST)
-        e2 = e_perp**2 + along_w * s**2
-        robust = 1.0 / (1.0 + e2 / s2)
-    loss = (w * np.log1p(e2 / s2)).sum(1)
+        robust = 1.0 / (1.0 + (e_perp**2 + along_w * s**2) / s2)
+    # directions are compared on what translation cannot explain (flow across its direction, and
+    # flow against it); the cost of translational flow only decided how the rotation was solved
+    miss = e_perp**2 + _BACKWARDS_COST * np.minimum(s, 0.0) ** 2
+    loss = (w * np.log1p(miss / s2)).sum(1)
+    return loss, rot, s, norm
+
+
+def _around(d: np.ndarray, radius: float, count: int = 24) -> np.ndarray:
+    """``d`` and ``count`` unit directions on two rings ``radius`` and ``radius / 2`` radians around it."""
+    a = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(d, a)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    out = [d]
+    for r, m in ((radius, count // 2), (radius / 2, count - count // 2)):
+        ang = np.linspace(0, 2 * np.pi, m, endpoint=False)
+        ring = d[None] * np.cos(r) + np.sin(r) * (np.cos(ang)[:, None] * e1 + np.sin(ang)[:, None] * e2)
+        out.append(ring)
+    return np.concatenate([np.atleast_2d(o) for o in out])
+
+
+def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
+    x, y = bf.pos[:, 0], bf.pos[:, 1]
+    n = len(x)
+    # rotation flow per unit (tilt, pan): B[i] @ (tilt, pan)
+    B = np.empty((n, 2, 2))
+    B[:, 0, 0], B[:, 0, 1] = x * y / focal, -(focal + x * x / focal)
+    B[:, 1, 0], B[:, 1, 1] = focal + y * y / focal, -x * y / focal
+    t = _DIRECTIONS
+    loss, rot, s, norm = _fit_directions(bf, focal, B, t)
+    # refine around the best few directions: the coarse sphere is ~13 degrees apart, and on flow of
+    # tens of pixels a few degrees off already leaves a visible residual
+    for radius in (0.12, 0.04):
+        seeds = t[np.argsort(loss)[:3]]
+        t = np.concatenate([_around(d, radius) for d in seeds])
+        loss, rot, s, norm = _fit_directions(bf, focal, B, t)
     best = int(np.argmin(loss))
     # distance moved / depth at each patch: translational flow over its flow per unit inverse depth
     rho = np.maximum(s[best], 0.0) / norm[best]
