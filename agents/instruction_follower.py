@@ -83,6 +83,10 @@ class InstructionError(ValueError):
     """An instruction that :func:`plan` cannot read (the message names the words and the grammar)."""
 
 
+class _UnknownWords(InstructionError):
+    """Words outside the grammar (after "while"/"as" such a part is read as an event instead)."""
+
+
 # ---------------------------------------------------------------------------------------------- words
 _NUMBER_WORDS = {
     "a": 1,
@@ -255,10 +259,6 @@ class _Motion:
     text: str = ""
 
     @property
-    def has_axes(self) -> bool:
-        return any(v is not None for v in (self.fwd, self.right, self.yaw, self.pitch))
-
-    @property
     def measured(self) -> bool:
         return self.count is not None or self.degrees is not None or self.meters is not None
 
@@ -371,29 +371,28 @@ class _Parser:
             nonlocal meters
             meters = number(m.group(1).lower())
 
-        lower = text
-        lower = grab(
+        rest = grab(
             r"\b(once|twice|thrice)\b",
-            lower,
+            text,
             lambda m: set_count({"once": 1, "twice": 2, "thrice": 3}[m.group(1).lower()], m.group(0)),
         )
-        lower = grab(
-            rf"\b{_NUM}\s*(?:times|x)\b", lower, lambda m: set_count(number(m.group(1).lower()), m.group(0))
+        rest = grab(
+            rf"\b{_NUM}\s*(?:times|x)\b", rest, lambda m: set_count(number(m.group(1).lower()), m.group(0))
         )
-        lower = grab(r"(?:\bx|\u00d7)\s*(\d+)\b", lower, lambda m: set_count(number(m.group(1)), m.group(0)))
-        lower = grab(
+        rest = grab(r"(?:\bx|\u00d7)\s*(\d+)\b", rest, lambda m: set_count(number(m.group(1)), m.group(0)))
+        rest = grab(
             rf"\b(?:for\s+)?(?:another\s+)?{_NUM}\s+(?:more\s+)?(?:blocks?|steps?|paces?|strides?|beats?)\b",
-            lower,
+            rest,
             lambda m: set_count(number(m.group(1).lower()), m.group(0)),
         )
-        lower = grab(rf"\b(?:by\s+)?{_NUM}\s*(?:degrees?\b|degs?\b|\u00b0)", lower, set_degrees)
-        lower = grab(rf"\b(?:for\s+)?{_NUM}\s*(?:meters?|metres?|m)\b", lower, set_meters)
+        rest = grab(rf"\b(?:by\s+)?{_NUM}\s*(?:degrees?\b|degs?\b|\u00b0)", rest, set_degrees)
+        rest = grab(rf"\b(?:for\s+)?{_NUM}\s*(?:meters?|metres?|m)\b", rest, set_meters)
         if len(found) > 1:
             raise self.fail(" / ".join(found), "more than one count or length for one motion")
         for value, what in ((degrees, "degrees"), (meters, "meters")):
             if value is not None and not 0 < value <= 100_000:
-                raise self.fail(f"{value:g} {what}", f"{what} must be more than 0")
-        return lower, count, degrees, meters
+                raise self.fail(f"{value:g} {what}", f"{what} must be more than 0 and at most 100000")
+        return rest, count, degrees, meters
 
     # -- one motion part (already split at and/while)
     def part(
@@ -412,7 +411,7 @@ class _Parser:
         tokens = _TOKEN.findall(text.lower())
         try:
             motion, cls = self.words(tokens, inherited, raw)
-        except InstructionError:
+        except _UnknownWords:
             if introduced_by_while and not any(t.startswith("__event") for t in tokens):
                 event = raw.strip()
                 event = self.check_event(event[:1].upper() + event[1:] + ("" if event[-1] in ".!?" else "."))
@@ -462,7 +461,8 @@ class _Parser:
                 continue
             unknown.append(tok)
         if unknown:
-            raise self.fail(raw, "unknown words: " + ", ".join(repr(u) for u in unknown))
+            error = self.fail(raw, "unknown words: " + ", ".join(repr(u) for u in unknown))
+            raise _UnknownWords(str(error))
         motion: _Motion | None = None
         cls = inherited
         for verb_class, dirs in groups:

@@ -153,6 +153,7 @@ CASES = {
     "wait for two steps": "None still | None still",
     'walk forward while "it starts to rain"': "W still it starts to rain",
     "walk forward while it starts to rain": "W still It starts to rain.",
+    "walk forward as the lights go out": "W still The lights go out.",
     '"A red balloon appears", then walk forward': "None still A red balloon appears | W still",
     "Turn right, then walk forward for two blocks as the sun sets.": "None right | W still The sun sets. | W still",
 }
@@ -184,6 +185,7 @@ def test_plan_returns_valid_actions_and_events_only_on_the_first_block():
         ("turn", "turn which way"),
         ("strafe", "strafe which way"),
         ("walk forward while walking back", "opposite motions"),
+        ("walk forward while turning", "turn which way"),  # a motion error, not an event
         ('say "hi', "not closed"),
         ("walk forward 2000 times", "1 to 1000"),
         ("turn left 5 meters", "meters need a movement"),
