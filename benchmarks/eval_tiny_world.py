@@ -1,0 +1,328 @@
+"""Acceptance measurements of the trained tiny world model against the procedural ground truth.
+
+For each held-out procedural seed (training uses seeds >= 100000; these are 0..N-1), both worlds
+start from the procedural world's first frame and get the same 8-block action sequence:
+
+- ``still``: nothing moves;             ``forward``: W held;
+- ``strafe``: A, A, D, D, ...;          ``pan``: a seeded random mix of pan right / pan left;
+- ``tilt``: up, down, down, up, ... (stays inside the pitch limit).
+
+Measured:
+
+1. Per action type, the mean per-frame PSNR of YumeWorld-v0's frames against the ground truth, and
+   of the "repeat the last frame" baseline: the start frame (the only frame the model was given)
+   held for the whole rollout. Reported over all 8 blocks and for the first block alone.
+2. Direction of camera motion for every pan and tilt block: the image shift summed over the block's
+   consecutive frame pairs (whole-frame phase correlation with a sub-pixel peak), sign compared with
+   the ground truth's. A model shift under half a pixel over the block counts as wrong.
+3. Events: from the start frame, two still blocks with an event given in the first block, against
+   two still blocks with no event; the documented effect is measured on the second block (mean
+   brightness for "the lights go out" and "night falls", luminance contrast for "fog rolls in",
+   share of red pixels for "a red balloon appears"), for the model and for the ground truth.
+
+Usage::
+
+    python benchmarks/eval_tiny_world.py                       # the shipped tiny checkpoint, 20 seeds
+    python benchmarks/eval_tiny_world.py --checkpoint runs/tiny/checkpoint --seeds 5 --json out.json
+
+Writes JSON (``--json``) and a markdown table (``--markdown``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEQUENCE_TYPES = ("still", "forward", "strafe", "pan", "tilt")
+EVENTS = {
+    "lights_out": ("the lights go out", "brightness", "mean brightness falls under 40% of before"),
+    "night": ("night falls", "brightness", "much darker (dark sky, lit windows)"),
+    "fog": ("fog rolls in", "contrast", "contrast drops"),
+    "balloon": ("a red balloon appears", "red", "a red balloon appears ahead"),
+}
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
+
+
+def frame_psnrs(frames: np.ndarray, truth: np.ndarray) -> list[float]:
+    return [psnr(f, t) for f, t in zip(frames, truth)]
+
+
+def _gray(frames: np.ndarray) -> np.ndarray:
+    return frames.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def phase_shift(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(dx, dy) pixel shift of grayscale ``b`` relative to ``a`` (content moved right/down = positive)."""
+    h, w = a.shape
+    win = np.outer(np.hanning(h), np.hanning(w))
+    fa = np.fft.fft2((a - a.mean()) * win)
+    fb = np.fft.fft2((b - b.mean()) * win)
+    cross = fb * np.conj(fa)
+    cross /= np.abs(cross) + 1e-9
+    corr = np.real(np.fft.ifft2(cross))
+    py, px = np.unravel_index(np.argmax(corr), corr.shape)
+
+    def refine(c_m, c_0, c_p):
+        den = c_m - 2 * c_0 + c_p
+        return 0.0 if abs(den) < 1e-12 else 0.5 * (c_m - c_p) / den
+
+    dy = py + refine(corr[(py - 1) % h, px], corr[py, px], corr[(py + 1) % h, px])
+    dx = px + refine(corr[py, (px - 1) % w], corr[py, px], corr[py, (px + 1) % w])
+    dy = dy - h if dy > h / 2 else dy
+    dx = dx - w if dx > w / 2 else dx
+    return float(dx), float(dy)
+
+
+def block_motion(frames: np.ndarray) -> tuple[float, float]:
+    """Image shift summed over consecutive frame pairs of a block ``[T, H, W, 3]``."""
+    g = _gray(frames)
+    sx = sy = 0.0
+    for a, b in zip(g[:-1], g[1:]):
+        dx, dy = phase_shift(a, b)
+        sx += dx
+        sy += dy
+    return sx, sy
+
+
+def brightness(frames: np.ndarray) -> float:
+    return float(_gray(frames).mean())
+
+
+def contrast(frames: np.ndarray) -> float:
+    return float(np.mean([_gray(f).std() for f in frames]))
+
+
+def red_share(frames: np.ndarray) -> float:
+    f = frames.astype(np.float64)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    return float(np.mean((r > 90) & (r > 1.8 * g) & (r > 1.8 * b)))
+
+
+MEASURES = {"brightness": brightness, "contrast": contrast, "red": red_share}
+
+
+# ------------------------------------------------------------------------------------------ rollouts
+def sequence(kind: str, seed: int, blocks: int) -> list[tuple[int, int]]:
+    rng = np.random.default_rng([seed, 7])
+    if kind == "still":
+        return [(0, 0)] * blocks
+    if kind == "forward":
+        return [(1, 0)] * blocks
+    if kind == "strafe":
+        first = 2 if seed % 2 == 0 else 4
+        pattern = [first, first, 6 - first, 6 - first]
+        return [(pattern[k % 4], 0) for k in range(blocks)]
+    if kind == "pan":
+        return [(0, int(rng.integers(1, 3))) for _ in range(blocks)]
+    if kind == "tilt":
+        first = 3 if seed % 2 == 0 else 4
+        pattern = [first, 7 - first, 7 - first, first]
+        return [(0, pattern[k % 4]) for k in range(blocks)]
+    raise ValueError(kind)
+
+
+def run_pair(penv, world, state, start, actions) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Ground-truth and model blocks for one action list ``[(move, look, event), ...]``."""
+    penv.restore(state)
+    world.reset(seed=0, options={"image": start})
+    truth, model = [], []
+    for move, look, event in actions:
+        obs, *_ = penv.step({"move": move, "look": look, "event": event})
+        truth.append(obs)
+        out, *_ = world.step({"move": move, "look": look, "event": event})
+        model.append(out)
+    return truth, model
+
+
+def evaluate(checkpoint: str | None, seeds: int, blocks: int, log=print) -> dict:
+    import gymnasium as gym
+
+    import yume_env  # noqa: F401  (registers the environments)
+    from yume_env.envs.procedural_env import YumeProceduralEnv
+
+    world = gym.make("YumeWorld-v0", model="tiny", checkpoint=checkpoint, device="cpu").unwrapped
+    penv = YumeProceduralEnv(resolution=world.stream.resolution, frames_per_block=29)
+    psnr_model = {k: [] for k in SEQUENCE_TYPES}
+    psnr_base = {k: [] for k in SEQUENCE_TYPES}
+    first_model = {k: [] for k in SEQUENCE_TYPES}
+    first_base = {k: [] for k in SEQUENCE_TYPES}
+    per_block = {k: [[] for _ in range(blocks)] for k in SEQUENCE_TYPES}
+    direction = {"pan": [], "tilt": []}
+    events = {name: {k: [] for k in ("model", "model_control", "truth", "truth_control")} for name in EVENTS}
+    t0 = time.perf_counter()
+    for seed in range(seeds):
+        penv.reset(seed=seed)
+        state = penv.snapshot()
+        start = penv.start_image()
+        for kind in SEQUENCE_TYPES:
+            acts = [(m, lk, "") for m, lk in sequence(kind, seed, blocks)]
+            truth, model = run_pair(penv, world, state, start, acts)
+            for k, (t, m) in enumerate(zip(truth, model)):
+                pm = frame_psnrs(m, t)
+                pb = frame_psnrs(np.broadcast_to(start, t.shape), t)
+                psnr_model[kind] += pm
+                psnr_base[kind] += pb
+                per_block[kind][k].append(float(np.mean(pm)))
+                if k == 0:
+                    first_model[kind] += pm
+                    first_base[kind] += pb
+                if kind in direction:
+                    axis = 0 if kind == "pan" else 1
+                    gt = block_motion(t)[axis]
+                    md = block_motion(m)[axis]
+                    ok = abs(md) >= 0.5 and np.sign(md) == np.sign(gt)
+                    direction[kind].append(
+                        {
+                            "seed": seed,
+                            "block": k,
+                            "look": acts[k][1],
+                            "truth": gt,
+                            "model": md,
+                            "ok": bool(ok),
+                        }
+                    )
+        control_t, control_m = run_pair(penv, world, state, start, [(0, 0, ""), (0, 0, "")])
+        for name, (text, measure, _) in EVENTS.items():
+            f = MEASURES[measure]
+            truth, model = run_pair(penv, world, state, start, [(0, 0, text), (0, 0, "")])
+            ev = events[name]
+            ev["truth"].append(f(truth[1]))
+            ev["truth_control"].append(f(control_t[1]))
+            ev["model"].append(f(model[1]))
+            ev["model_control"].append(f(control_m[1]))
+        log(f"seed {seed + 1}/{seeds} done ({time.perf_counter() - t0:.0f} s)")
+
+    result = {
+        "seeds": seeds,
+        "blocks": blocks,
+        "checkpoint": checkpoint or "shipped tiny checkpoint",
+        "seconds": time.perf_counter() - t0,
+        "psnr": {},
+        "direction": {},
+        "events": {},
+    }
+    for kind in SEQUENCE_TYPES:
+        result["psnr"][kind] = {
+            "model_db": float(np.mean(psnr_model[kind])),
+            "baseline_db": float(np.mean(psnr_base[kind])),
+            "first_block_model_db": float(np.mean(first_model[kind])),
+            "first_block_baseline_db": float(np.mean(first_base[kind])),
+            "per_block_model_db": [float(np.mean(v)) for v in per_block[kind]],
+        }
+    for kind, rows in direction.items():
+        gt_expected = [
+            (np.sign(r["truth"]) == (-1 if r["look"] in (1, 3) else 1))
+            if kind == "pan"
+            else (np.sign(r["truth"]) == (1 if r["look"] == 3 else -1))
+            for r in rows
+        ]
+        result["direction"][kind] = {
+            "cases": len(rows),
+            "accuracy": float(np.mean([r["ok"] for r in rows])),
+            "truth_matches_action": float(np.mean(gt_expected)),
+            "mean_abs_truth_px": float(np.mean([abs(r["truth"]) for r in rows])),
+            "mean_abs_model_px": float(np.mean([abs(r["model"]) for r in rows])),
+        }
+    for name, (text, measure, doc) in EVENTS.items():
+        ev = {k: np.array(v) for k, v in events[name].items()}
+        result["events"][name] = {
+            "text": text,
+            "measure": measure,
+            "documented": doc,
+            "model_event": float(ev["model"].mean()),
+            "model_no_event": float(ev["model_control"].mean()),
+            "truth_event": float(ev["truth"].mean()),
+            "truth_no_event": float(ev["truth_control"].mean()),
+            "model_ratio": float(ev["model"].mean() / max(ev["model_control"].mean(), 1e-9)),
+            "truth_ratio": float(ev["truth"].mean() / max(ev["truth_control"].mean(), 1e-9)),
+            "model_right_way": float(
+                np.mean(
+                    np.sign(ev["model"] - ev["model_control"]) == np.sign(ev["truth"] - ev["truth_control"])
+                )
+            ),
+        }
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"Held-out procedural seeds: {result['seeds']} (0..{result['seeds'] - 1}), {result['blocks']} blocks "
+        f"per sequence, model: {result['checkpoint']}; {result['seconds']:.0f} s on CPU.",
+        "",
+        "| action type | model PSNR (dB) | repeat-last-frame PSNR (dB) | margin | block 1: model | block 1: baseline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, r in result["psnr"].items():
+        lines.append(
+            f"| {kind} | {r['model_db']:.2f} | {r['baseline_db']:.2f} | {r['model_db'] - r['baseline_db']:+.2f} "
+            f"| {r['first_block_model_db']:.2f} | {r['first_block_baseline_db']:.2f} |"
+        )
+    lines += [
+        "",
+        "| camera motion | blocks | direction right (model vs truth) | truth sign = action | mean shift truth / model (px) |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, r in result["direction"].items():
+        lines.append(
+            f"| {kind} | {r['cases']} | {100 * r['accuracy']:.1f}% | {100 * r['truth_matches_action']:.1f}% "
+            f"| {r['mean_abs_truth_px']:.1f} / {r['mean_abs_model_px']:.1f} |"
+        )
+    lines += [
+        "",
+        "| event | measure (2nd block) | model: no event -> event | ground truth: no event -> event "
+        "| model moved it the right way | documented effect |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["events"].values():
+        fmt = "{:.1%}" if r["measure"] == "red" else "{:.1f}"
+        m0, m1, t0, t1 = (
+            fmt.format(r[k]) for k in ("model_no_event", "model_event", "truth_no_event", "truth_event")
+        )
+        lines.append(
+            f"| {r['text']} | {r['measure']} | {m0} -> {m1} (x{r['model_ratio']:.2f}) | {t0} -> {t1} "
+            f"| {100 * r['model_right_way']:.0f}% of seeds | {r['documented']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--checkpoint", help="checkpoint folder (default: the tiny checkpoint shipped in the package)"
+    )
+    p.add_argument("--seeds", type=int, default=20, help="held-out procedural seeds 0..N-1 (default 20)")
+    p.add_argument("--blocks", type=int, default=8, help="blocks per action sequence (default 8)")
+    p.add_argument("--json", type=Path, help="write the results as JSON here")
+    p.add_argument("--markdown", type=Path, help="write the tables as markdown here")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.seeds < 1 or args.blocks < 1:
+        p.error("--seeds and --blocks: accepted: integers >= 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = evaluate(args.checkpoint, args.seeds, args.blocks, log=lambda m: print(m, file=sys.stderr))
+    text = markdown(result)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

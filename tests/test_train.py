@@ -1,0 +1,230 @@
+"""Training pipeline: data, losses that go down, checkpoints that round-trip, resume, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from yume_env.model.checkpoint import CheckpointError
+from yume_env.model.pipeline import TINY_CHECKPOINT, build_model, load_checkpoint
+from yume_env.train import cli
+from yume_env.train.data import (
+    MIRROR_LOOK,
+    MIRROR_MOVE,
+    FramePool,
+    LatentStore,
+    episode_actions,
+    mirror_episode,
+    rollout_episode,
+    to_video,
+)
+from yume_env.train.dit_train import EMA, flow_matching_loss, sample_sigmas
+from yume_env.train.trainer import tiny_preset
+from yume_env.train.vae_train import vae_loss
+from yume_env.world.captions import render_caption
+
+# A toy architecture so that every test runs in seconds on a busy CPU.
+TOY_DIT = {"dim": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 1}
+TOY_VAE = {"dim": 4, "dec_dim": 4}
+TOY_ARGS = [
+    "--dit-dim", "32", "--dit-heads", "2", "--dit-ffn", "64", "--dit-layers", "1",
+    "--vae-dim", "4", "--vae-dec-dim", "4",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: these small ops only lose to thread start-up and to other load on the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def episode():
+    return rollout_episode(123, num_blocks=2, resolution=(32, 48), event_rate=1.0)
+
+
+@pytest.fixture(scope="module")
+def toy_model():
+    return build_model(tiny_preset(TOY_DIT, TOY_VAE), "cpu", dtype="float32", seed=0)
+
+
+def test_episode_frames_actions_and_captions(episode):
+    assert episode.frames.shape == (2, 29, 32, 48, 3) and episode.frames.dtype == np.uint8
+    assert episode.start.shape == (32, 48, 3)
+    assert all(e for e in episode.events)  # event_rate=1: every block gives an event
+    caps = episode.captions()
+    assert caps[0] == render_caption(int(episode.moves[0]), int(episode.looks[0]), episode.events[0])
+    again = rollout_episode(123, num_blocks=2, resolution=(32, 48), event_rate=1.0)
+    assert np.array_equal(again.frames, episode.frames)  # deterministic in the seed
+
+
+def test_mirror_swaps_left_and_right(episode):
+    m = mirror_episode(episode)
+    assert np.array_equal(m.frames, episode.frames[:, :, :, ::-1])
+    assert [MIRROR_MOVE[int(v)] for v in episode.moves] == list(m.moves)
+    assert [MIRROR_LOOK[int(v)] for v in episode.looks] == list(m.looks)
+    assert MIRROR_MOVE[2] == 4 and MIRROR_LOOK[1] == 2 and MIRROR_LOOK[5] == 6  # A<->D, pan right<->left
+    back = mirror_episode(m)
+    assert np.array_equal(back.frames, episode.frames) and list(back.moves) == list(episode.moves)
+
+
+def test_scripted_actions_cover_the_vocabulary():
+    rng = np.random.default_rng(0)
+    seen = {a for _ in range(200) for a in episode_actions(rng, 8)}
+    assert (
+        (0, 0) in seen and {m for m, _ in seen} == set(range(9)) and {lk for _, lk in seen} == set(range(9))
+    )
+
+
+def test_frame_pool_windows_and_crops(episode):
+    pool = FramePool()
+    pool.add([episode])
+    rng = np.random.default_rng(0)
+    clips = pool.sample(rng, 3, latents=3, crop=(16, 32))
+    assert clips.shape == (3, 9, 16, 32, 3)
+    video = to_video(clips)
+    assert video.shape == (3, 3, 9, 16, 32) and video.min() >= -1 and video.max() <= 1
+
+
+def test_vae_loss_decreases(episode, toy_model):
+    vae = toy_model.vae
+    torch.manual_seed(0)
+    video = to_video(np.stack([episode.frames[0, :5], episode.frames[1, :5]]))
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    vae.train()
+    losses = []
+    for _ in range(12):
+        loss, stats = vae_loss(vae, video, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats["loss"])
+    vae.eval()
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_dit_training_has_gradients_and_loss_decreases(toy_model):
+    dit = toy_model.dit
+    assert not torch.is_inference_mode_enabled()
+    store = LatentStore()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(2):
+        store.add(
+            torch.randn(48, 5, 2, 2, generator=gen), torch.randn(3, 48, 8, 2, 2, generator=gen), ["a"] * 3, i
+        )
+    contexts = [c.clone() for c in toy_model.encode_text(store.captions)]
+    batch = store.sample(np.random.default_rng(0), 4, contexts, max_history_blocks=1)
+    assert batch.history.shape[2] == 5 + 8 * batch.num_history_blocks
+    assert batch.target.shape == (4, 48, 8, 2, 2)
+
+    def fixed_loss():
+        with torch.no_grad():
+            return flow_matching_loss(dit, batch, np.random.default_rng(1))[0].item()
+
+    before = fixed_loss()
+    opt = torch.optim.Adam(dit.parameters(), lr=2e-3)
+    dit.train()
+    ema = EMA(dit, 0.9)
+    for step in range(25):
+        loss, _ = flow_matching_loss(dit, batch, np.random.default_rng(step))
+        assert loss.requires_grad
+        opt.zero_grad()
+        loss.backward()
+        assert dit.blocks[0].self_attn.q.weight.grad is not None
+        assert dit.patch_embedding_2x.weight.grad is not None  # the history tiers are trained too
+        opt.step()
+        ema.update(dit, step)
+    dit.eval()
+    assert fixed_loss() < 0.8 * before
+
+
+def test_sigmas_follow_the_sampler_and_the_shifted_law():
+    s = sample_sigmas(4000, np.random.default_rng(0))
+    assert s.min() > 0 and s.max() <= 1
+    at_levels = np.isclose(s[:, None], [1.0, 0.954545, 0.875, 0.7], atol=1e-5).any(axis=1)
+    assert 0.4 < at_levels.mean() < 0.6
+    assert np.median(s) > 0.6  # the shift pushes noise levels up
+
+
+def _read_state(folder):
+    return json.loads((folder / "state.json").read_text())
+
+
+def test_cli_trains_checkpoints_resumes_and_exports(tmp_path):
+    out = tmp_path / "run"
+    common = [
+        "--out",
+        str(out),
+        "--episodes",
+        "2",
+        "--blocks",
+        "2",
+        "--workers",
+        "0",
+        "--resolution",
+        "32x32",
+    ]
+    common += ["--vae-batch", "2", "--batch", "4", "--log-every", "1", "--no-progress", "--seed", "3"]
+    assert cli.main([*common, "--vae-steps", "3", "--dit-steps", "3", *TOY_ARGS]) == 0
+    state = _read_state(out)
+    assert (state["vae_step"], state["dit_step"], state["phase"]) == (3, 3, "done")
+    assert len(state["losses"]["vae"]) == 3 and len(state["losses"]["dit"]) == 3
+    assert (out / "loss_curve.png").stat().st_size > 1000
+    model = load_checkpoint(out / "checkpoint", "cpu")  # strict key and shape check
+    assert model.preset.dit.dim == 32 and model.preset.vae.dim == 4
+    ema = torch.load(out / "train_state.pt", weights_only=True)["ema"]["shadow"]
+    for k, v in model.dit.state_dict().items():
+        assert torch.equal(v, ema[k]), k  # the checkpoint holds the EMA weights
+
+    # resume: steps continue, the VAE is kept, the history grows, and an fp16 copy is exported
+    vae_before = {k: v.clone() for k, v in model.vae.state_dict().items()}
+    export = tmp_path / "export"
+    code = cli.main([*common, "--resume", "--vae-steps", "3", "--dit-steps", "5", "--export", str(export)])
+    assert code == 0
+    state = _read_state(out)
+    assert (state["vae_step"], state["dit_step"]) == (3, 5)
+    assert [r[0] for r in state["losses"]["dit"]] == [1, 2, 3, 4, 5]
+    resumed = load_checkpoint(out / "checkpoint", "cpu")
+    for k, v in resumed.vae.state_dict().items():
+        assert torch.equal(v, vae_before[k])
+    small = load_checkpoint(export, "cpu")
+    assert small.dit.dtype == torch.float32  # fp16 on disk, cast back on load
+    for k, v in small.dit.state_dict().items():
+        torch.testing.assert_close(v, resumed.dit.state_dict()[k], atol=2e-3, rtol=2e-3)
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert cli.main(["--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 1
+    assert "no run to resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--batch", "many"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--resume", "--dit-layers", "2"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    assert "--resume" in capsys.readouterr().out
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad, "cpu")
+    code = cli.main(["--out", str(tmp_path / "x"), "--init", str(bad), "--no-progress", "--workers", "0"])
+    assert code == 1
+
+
+@pytest.mark.skipif(not (TINY_CHECKPOINT / "config.json").is_file(), reason="no shipped tiny checkpoint")
+def test_shipped_checkpoint_is_small_and_loads_strictly():
+    size = sum(p.stat().st_size for p in TINY_CHECKPOINT.rglob("*") if p.is_file())
+    assert size < 40e6
+    model = load_checkpoint(TINY_CHECKPOINT, "cpu")
+    assert model.preset.name == "tiny" and model.dit.dtype == torch.float32
+    assert model.preset.resolution == (96, 160)

@@ -1,0 +1,54 @@
+"""Loss-curve plot of a training run (needs matplotlib: ``pip install 'yume-env[plot]'``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _smooth(y: np.ndarray, n: int) -> np.ndarray:
+    if len(y) < 3 or n <= 1:
+        return y
+    n = min(n, len(y))
+    kernel = np.ones(n) / n
+    padded = np.concatenate([np.full(n - 1, y[0]), y])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def plot_losses(losses: dict, path: str | Path) -> Path:
+    """Write the VAE and DiT loss curves (raw and smoothed) to a PNG; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    vae = np.array(losses.get("vae") or [], dtype=float).reshape(-1, 4)
+    dit = np.array(losses.get("dit") or [], dtype=float).reshape(-1, 3)
+    ax = axes[0]
+    if len(vae):
+        ax.plot(vae[:, 0], vae[:, 1], alpha=0.3, color="C0")
+        ax.plot(vae[:, 0], _smooth(vae[:, 1], 10), color="C0")
+    ax.set(title="autoencoder loss", xlabel="step", yscale="log")
+    ax = axes[1]
+    if len(vae):
+        ax.plot(vae[:, 0], vae[:, 2], alpha=0.3, color="C1")
+        ax.plot(vae[:, 0], _smooth(vae[:, 2], 10), color="C1")
+    ax.set(title="autoencoder reconstruction PSNR (dB)", xlabel="step")
+    ax = axes[2]
+    if len(dit):
+        ax.plot(dit[:, 0], dit[:, 1], alpha=0.3, color="C2")
+        ax.plot(dit[:, 0], _smooth(dit[:, 1], 10), color="C2", label="flow-matching loss")
+        ok = np.isfinite(dit[:, 2])
+        if ok.any():
+            ax.plot(dit[ok, 0], _smooth(dit[ok, 2], 10), color="C3", label="x0 MSE at s >= 0.7")
+        ax.legend()
+    ax.set(title="transformer loss", xlabel="step", yscale="log")
+    for a in axes:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,519 @@
+"""The training run: data, VAE, latents, DiT, checkpoints and resume.
+
+A run lives in one output folder::
+
+    OUT/checkpoint/       the model in the official folder layout (EMA DiT weights): load_checkpoint reads it
+    OUT/train_state.pt    what resuming needs beyond it: raw DiT weights, EMA, optimizer states
+    OUT/state.json        phase, step counters, next data seed, seconds spent, loss history
+    OUT/latents.pt        (optional) the encoded episodes, so a resumed DiT phase needs no re-rendering
+    OUT/loss_curve.png    the loss curves
+
+Phases run in order: ``vae`` (autoencoder on rendered windows), then ``dit`` (flow matching on the
+latents of rendered episodes, left-right mirrored copies included). Data keeps being rendered in
+worker processes while the model trains; in the DiT phase new episodes are encoded and added as
+they arrive. Every phase stops at its step target or at its time budget for this invocation,
+whichever comes first, so a run can be split over several invocations with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yume_env.model.pipeline import YumeModel, build_model, load_checkpoint, resolve_device, save_checkpoint
+from yume_env.model.presets import TINY, with_configs
+from yume_env.train.data import (
+    BLOCK_FRAMES,
+    IMAGE_FRAMES,
+    Episode,
+    EpisodeSource,
+    FramePool,
+    LatentStore,
+    mirror_episode,
+    to_video,
+)
+from yume_env.train.dit_train import EMA, FlowConfig, flow_matching_loss
+from yume_env.train.vae_train import VAELossWeights, vae_loss
+
+CHECKPOINT_DIR = "checkpoint"
+TRAIN_STATE = "train_state.pt"
+STATE_JSON = "state.json"
+LATENTS = "latents.pt"
+LOSS_PNG = "loss_curve.png"
+
+#: Training scenes use procedural seeds from here on; evaluation uses seeds below it.
+TRAIN_SEED_START = 100_000
+
+
+class TrainingError(RuntimeError):
+    """A run cannot start or continue (bad folder, missing state, inconsistent settings)."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training invocation (see ``yume-world train --help`` for each)."""
+
+    out: Path = Path("runs/tiny")
+    device: str | None = None
+    seed: int = 0
+    resume: bool = False
+    init: Path | None = None
+    # data
+    resolution: tuple[int, int] = (96, 160)
+    blocks_per_episode: int = 8
+    episodes: int | None = 200
+    workers: int = 0
+    event_rate: float = 0.12
+    start_event_rate: float = 0.1
+    mirror: bool = True
+    # autoencoder
+    vae_steps: int = 2000
+    vae_time: float | None = None
+    vae_batch: int = 8
+    vae_lr: float = 3e-4
+    vae_window: int = 4
+    vae_crop: tuple[int, int] | None = None
+    # transformer
+    dit_steps: int = 10000
+    dit_time: float | None = None
+    batch: int = 32
+    lr: float = 3e-4
+    warmup: int = 200
+    weight_decay: float = 0.01
+    ema: float = 0.999
+    max_history_blocks: int | None = None
+    # bookkeeping
+    checkpoint_every: float = 600.0
+    log_every: int = 25
+    save_latents: bool = True
+    export: Path | None = None
+    export_dtype: str = "float16"
+    progress: bool = True
+    amp: bool = True
+    dit_overrides: dict = field(default_factory=dict)
+    vae_overrides: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def tiny_preset(dit_overrides: dict | None = None, vae_overrides: dict | None = None):
+    """The tiny preset with some DiT/VAE fields replaced (for experiments and fast tests)."""
+    return with_configs(
+        TINY, dit=replace(TINY.dit, **(dit_overrides or {})), vae=replace(TINY.vae, **(vae_overrides or {}))
+    )
+
+
+def _atomic_dir_write(target: Path, write: Callable[[Path], None]) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write(tmp)
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        target.rename(old)
+    tmp.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def export_checkpoint(model: YumeModel, folder: Path, dtype: str = "float16") -> Path:
+    """Write ``model`` in the official layout with DiT and VAE weights in ``dtype`` (small files);
+    :func:`load_checkpoint` casts them back to float32 on a CPU."""
+    dt = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
+    if dt is None:
+        raise ValueError(f"export dtype: got {dtype!r}; accepted: float32, float16, bfloat16")
+    vae = model.vae
+    half = copy.deepcopy(vae).to(dt) if dt != torch.float32 else vae
+    model.vae = half
+    try:
+        _atomic_dir_write(Path(folder), lambda p: save_checkpoint(model, p, dit_dtype=dt))
+    finally:
+        model.vae = vae
+    return Path(folder)
+
+
+class _Timer:
+    def __init__(self, budget: float | None):
+        self.start = time.perf_counter()
+        self.budget = budget
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def over(self) -> bool:
+        return self.budget is not None and self.elapsed >= self.budget
+
+
+def _progress(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, disable=not enabled, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------------------------------------ trainer
+class Trainer:
+    """One invocation of a training run (see the module doc)."""
+
+    def __init__(self, cfg: TrainConfig, log: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.log = log
+        self.out = Path(cfg.out)
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.rng = np.random.default_rng(cfg.seed)
+        self.state: dict = {
+            "phase": "vae",
+            "vae_step": 0,
+            "dit_step": 0,
+            "first_seed": TRAIN_SEED_START + 1000 * cfg.seed,
+            "next_seed": TRAIN_SEED_START + 1000 * cfg.seed,
+            "seconds": {"vae": 0.0, "encode": 0.0, "dit": 0.0},
+            "episodes_seen": 0,
+            "losses": {"vae": [], "dit": []},
+            "runs": [],
+        }
+        self.model: YumeModel | None = None
+        self.vae_opt = None
+        self.dit_opt = None
+        self.ema: EMA | None = None
+        self.episodes: list[Episode] = []
+        self.store: LatentStore | None = None
+        self.contexts: list[torch.Tensor] = []
+        self.source: EpisodeSource | None = None
+        self._last_ckpt = time.perf_counter()
+
+    # ------------------------------------------------------------------ setup
+    def _autocast(self):
+        if self.device.type == "cuda" and self.cfg.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cpu", enabled=False)
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        ckpt = self.out / CHECKPOINT_DIR
+        if cfg.workers == 0 and cfg.episodes is None:
+            raise TrainingError(
+                "episodes: rendering without workers needs a number of episodes (got unlimited)"
+            )
+        if cfg.resume:
+            if not (self.out / STATE_JSON).is_file() or not ckpt.is_dir():
+                raise TrainingError(
+                    f"resume: {self.out} holds no run to resume (missing {STATE_JSON} or {CHECKPOINT_DIR}/); "
+                    "start without --resume"
+                )
+            self.state.update(json.loads((self.out / STATE_JSON).read_text()))
+            self.model = load_checkpoint(ckpt, self.device, dtype="float32")
+        elif cfg.init is not None:
+            self.model = load_checkpoint(cfg.init, self.device, dtype="float32")
+        else:
+            if (self.out / STATE_JSON).exists():
+                raise TrainingError(
+                    f"out: {self.out} already holds a run; pass --resume to continue it or choose another folder"
+                )
+            preset = tiny_preset(cfg.dit_overrides, cfg.vae_overrides)
+            self.model = build_model(preset, self.device, dtype="float32", seed=cfg.seed)
+        self.model.preset.check_resolution(cfg.resolution)
+        self.out.mkdir(parents=True, exist_ok=True)
+        m = self.model
+        self.vae_opt = torch.optim.AdamW(
+            m.vae.parameters(), lr=cfg.vae_lr, betas=(0.9, 0.99), weight_decay=0.0
+        )
+        self.dit_opt = torch.optim.AdamW(
+            m.dit.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
+        )
+        self.ema = EMA(m.dit, cfg.ema)
+        if cfg.resume and (self.out / TRAIN_STATE).is_file():
+            ts = torch.load(str(self.out / TRAIN_STATE), map_location="cpu", weights_only=True)
+            m.dit.load_state_dict(ts["dit"])
+            self.ema.load_state_dict(ts["ema"])
+            if "dit_opt" in ts:
+                self.dit_opt.load_state_dict(ts["dit_opt"])
+            if "vae_opt" in ts:
+                self.vae_opt.load_state_dict(ts["vae_opt"])
+        for g in self.dit_opt.param_groups:
+            g["lr"] = cfg.lr
+        for g in self.vae_opt.param_groups:
+            g["lr"] = cfg.vae_lr
+        self.rng = np.random.default_rng([cfg.seed, self.state["vae_step"], self.state["dit_step"]])
+        if cfg.resume and cfg.episodes is not None:
+            cached = cfg.save_latents and (self.out / LATENTS).is_file()
+            if self.state["phase"] == "vae" or not cached:
+                # the rendered episodes are not kept: render the same finite data set again
+                self.state["next_seed"] = self.state["first_seed"]
+                self.state["episodes_seen"] = 0
+        if self.state["phase"] == "vae" and cfg.vae_steps <= self.state["vae_step"]:
+            self.state["phase"] = "dit"
+        self.state["runs"].append(
+            {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "device": str(self.device),
+                "config": _jsonable(cfg),
+            }
+        )
+        self.log(
+            f"device {self.device}; phase {self.state['phase']}; vae step {self.state['vae_step']}, "
+            f"dit step {self.state['dit_step']}; parameters {m.parameter_count()}"
+        )
+
+    def _source(self) -> EpisodeSource:
+        if self.source is None:
+            cfg = self.cfg
+            start = int(self.state["next_seed"])
+            seeds = (
+                range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
+                if cfg.episodes is not None
+                else itertools.count(start)
+            )
+            self.source = EpisodeSource(
+                seeds,
+                cfg.blocks_per_episode,
+                cfg.resolution,
+                cfg.workers,
+                cfg.event_rate,
+                cfg.start_event_rate,
+            )
+        return self.source
+
+    def _receive(self, episodes: list[Episode]) -> list[Episode]:
+        for ep in episodes:
+            self.state["next_seed"] = max(int(self.state["next_seed"]), ep.seed + 1)
+        self.state["episodes_seen"] += len(episodes)
+        return episodes
+
+    # ------------------------------------------------------------------ phases
+    def train_vae(self) -> None:
+        cfg, st = self.cfg, self.state
+        vae = self.model.vae
+        vae.train()
+        pool = FramePool()
+        src = self._source()
+        timer = _Timer(cfg.vae_time)
+        weights = VAELossWeights()
+        gen = torch.Generator().manual_seed(cfg.seed * 7919 + st["vae_step"])
+        bar = _progress(cfg.vae_steps, st["vae_step"], "vae", cfg.progress)
+        t_acc, last = 0.0, time.perf_counter()
+        if src.workers == 0:  # inline rendering: render the whole data set first
+            first = self._receive(src.take(10**9 if cfg.episodes is not None else 1))
+            pool.add(first)
+            self.episodes += first
+        while st["vae_step"] < cfg.vae_steps and not timer.over():
+            new = self._receive(src.poll())
+            if not pool and not new:
+                new = self._receive(src.take(1))
+                if not new:
+                    raise TrainingError("data: no episodes could be rendered for the autoencoder")
+            pool.add(new)
+            self.episodes += new
+            latents = int(self.rng.integers(1, cfg.vae_window + 1))
+            clips = pool.sample(self.rng, cfg.vae_batch, latents, crop=cfg.vae_crop)
+            video = to_video(clips, self.device)
+            with self._autocast():
+                loss, stats = vae_loss(vae, video, weights, gen)
+            self.vae_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            self.vae_opt.step()
+            st["vae_step"] += 1
+            bar.update(1)
+            now = time.perf_counter()
+            t_acc += now - last
+            last = now
+            if st["vae_step"] % cfg.log_every == 0 or st["vae_step"] == cfg.vae_steps:
+                st["losses"]["vae"].append(
+                    [st["vae_step"], stats["loss"], stats["psnr"], stats["latent_std"]]
+                )
+                bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.1f}", eps=len(pool))
+            if now - self._last_ckpt > cfg.checkpoint_every:
+                st["seconds"]["vae"] += t_acc
+                t_acc = 0.0
+                self.save()
+        bar.close()
+        st["seconds"]["vae"] += t_acc
+        vae.eval()
+        if st["vae_step"] >= cfg.vae_steps:
+            st["phase"] = "dit"
+        self.log(f"vae: step {st['vae_step']}, {len(pool)} episodes, {timer.elapsed:.0f} s this run")
+
+    @torch.no_grad()
+    def _encode(self, episodes: list[Episode]) -> None:
+        """Encode episodes (and their mirror images) into the latent store."""
+        if not episodes:
+            return
+        t0 = time.perf_counter()
+        vae = self.model.vae
+        for ep in episodes:
+            for e in (ep, mirror_episode(ep)) if self.cfg.mirror else (ep,):
+                start = to_video(np.repeat(e.start[None], IMAGE_FRAMES, axis=0)[None], self.device)
+                blocks = to_video(e.frames, self.device)  # [K, 3, 29, H, W]
+                z0 = vae.encode(start)[0]
+                zb = vae.encode(blocks)
+                self.store.add(z0, zb, e.captions(), e.seed)
+        new_caps = self.store.captions[len(self.contexts) :]
+        if new_caps:
+            ctx = self.model.encode_text(new_caps)
+            self.contexts += [c.clone().to(self.device) for c in ctx]
+        self.state["seconds"]["encode"] += time.perf_counter() - t0
+
+    def train_dit(self) -> None:
+        cfg, st = self.cfg, self.state
+        m = self.model
+        if self.store is None:
+            self.store = LatentStore(self.device)
+            cached = self.out / LATENTS
+            if cfg.resume and cached.is_file():
+                self.store = LatentStore.load(cached, self.device)
+                self.contexts = (
+                    [c.clone().to(self.device) for c in m.encode_text(self.store.captions)]
+                    if self.store.captions
+                    else []
+                )
+                self.log(f"dit: loaded {len(self.store)} encoded episodes from {cached}")
+        src = self._source()
+        self._encode(self.episodes)
+        self.episodes = []
+        if len(self.store) == 0 or (src.workers == 0 and not src.done and cfg.episodes is not None):
+            self._encode(self._receive(src.take(10**9 if src.workers == 0 else src.workers)))
+        if len(self.store) == 0:
+            raise TrainingError("data: no episodes available for the transformer")
+        m.dit.train()
+        flow = FlowConfig()
+        timer = _Timer(cfg.dit_time)
+        bar = _progress(cfg.dit_steps, st["dit_step"], "dit", cfg.progress)
+        t_acc, last = 0.0, time.perf_counter()
+        while st["dit_step"] < cfg.dit_steps and not timer.over():
+            if st["dit_step"] % 20 == 0:
+                self._encode(self._receive(src.poll()))
+            step = st["dit_step"]
+            lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+            for g in self.dit_opt.param_groups:
+                g["lr"] = lr
+            batch = self.store.sample(self.rng, cfg.batch, self.contexts, cfg.max_history_blocks)
+            with self._autocast():
+                loss, stats = flow_matching_loss(m.dit, batch, self.rng, flow)
+            self.dit_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.dit.parameters(), 1.0)
+            self.dit_opt.step()
+            self.ema.update(m.dit, step)
+            st["dit_step"] += 1
+            bar.update(1)
+            now = time.perf_counter()
+            t_acc += now - last
+            last = now
+            if st["dit_step"] % cfg.log_every == 0 or st["dit_step"] == cfg.dit_steps:
+                st["losses"]["dit"].append([st["dit_step"], stats["loss"], stats["x0_mse_high_noise"]])
+                bar.set_postfix(loss=f"{stats['loss']:.4f}", eps=len(self.store), lr=f"{lr:.1e}")
+            if now - self._last_ckpt > cfg.checkpoint_every:
+                st["seconds"]["dit"] += t_acc
+                t_acc = 0.0
+                self.save()
+        bar.close()
+        st["seconds"]["dit"] += t_acc
+        m.dit.eval()
+        if st["dit_step"] >= cfg.dit_steps:
+            st["phase"] = "done"
+        self.log(
+            f"dit: step {st['dit_step']}, {len(self.store)} encoded episodes "
+            f"({self.store.num_blocks} blocks), {timer.elapsed:.0f} s this run"
+        )
+
+    # ------------------------------------------------------------------ saving
+    def save(self) -> None:
+        """Checkpoint (official layout, EMA DiT weights), training state, loss history and plot."""
+        m = self.model
+        raw = {k: v.detach().clone() for k, v in m.dit.state_dict().items()}
+        self.ema.copy_to(m.dit)
+        try:
+            _atomic_dir_write(self.out / CHECKPOINT_DIR, lambda p: save_checkpoint(m, p))
+        finally:
+            m.dit.load_state_dict(raw)
+        ts = {
+            "dit": {k: v.cpu() for k, v in raw.items()},
+            "ema": self.ema.state_dict(),
+            "dit_opt": self.dit_opt.state_dict(),
+            "vae_opt": self.vae_opt.state_dict(),
+        }
+        tmp = self.out / (TRAIN_STATE + ".tmp")
+        torch.save(ts, str(tmp))
+        os.replace(tmp, self.out / TRAIN_STATE)
+        (self.out / STATE_JSON).write_text(json.dumps(self.state, indent=1))
+        if self.cfg.save_latents and self.store is not None and len(self.store):
+            self.store.save(self.out / LATENTS)
+        try:
+            from yume_env.train.plot import plot_losses
+
+            plot_losses(self.state["losses"], self.out / LOSS_PNG)
+        except ImportError as exc:  # matplotlib is optional
+            self.log(f"loss plot skipped: {exc}")
+        self._last_ckpt = time.perf_counter()
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        try:
+            self.setup()
+            if self.state["phase"] == "vae":
+                self.train_vae()
+                self.save()
+            if self.state["phase"] != "vae":
+                if self.state["phase"] == "done" and self.cfg.dit_steps > self.state["dit_step"]:
+                    self.state["phase"] = "dit"
+                if self.state["phase"] == "dit":
+                    self.train_dit()
+            self.save()
+            if self.cfg.export is not None:
+                self.ema.copy_to(self.model.dit)
+                export_checkpoint(self.model, Path(self.cfg.export), self.cfg.export_dtype)
+                self.log(f"exported the model to {self.cfg.export} ({self.cfg.export_dtype})")
+            return self.summary()
+        except KeyboardInterrupt:
+            if self.model is not None and self.ema is not None:
+                self.save()
+            raise
+        finally:
+            if self.source is not None:
+                self.source.close()
+
+    def summary(self) -> dict:
+        st = self.state
+        last = lambda k: st["losses"][k][-1][1] if st["losses"][k] else math.nan  # noqa: E731
+        return {
+            "phase": st["phase"],
+            "vae_step": st["vae_step"],
+            "dit_step": st["dit_step"],
+            "vae_loss": last("vae"),
+            "vae_psnr": st["losses"]["vae"][-1][2] if st["losses"]["vae"] else math.nan,
+            "dit_loss": last("dit"),
+            "episodes_seen": st["episodes_seen"],
+            "seconds": st["seconds"],
+            "checkpoint": str(self.out / CHECKPOINT_DIR),
+        }
+
+
+def _jsonable(cfg: TrainConfig) -> dict:
+    out = {}
+    for k, v in asdict(cfg).items():
+        out[k] = str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v)
+    return out
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict:
+    """Run (or continue) a training run; returns a summary dict."""
+    return Trainer(cfg, log).run()
+
+
+__all__ = ["TrainConfig", "Trainer", "TrainingError", "export_checkpoint", "train", "BLOCK_FRAMES"]
