@@ -87,5 +87,9 @@ def test_multi_agent(tmp_path):
 
 def test_instruction_eval(tmp_path):
     pytest.importorskip("yume_env.evaluation.benchmark")
-    results = example("instruction_eval")(["--world", "procedural", "--out", str(tmp_path)])
+    args = ["--world", "procedural", "--limit", "3", "--resolution", "48", "80"]
+    results = example("instruction_eval")([*args, "--out", str(tmp_path)])
     assert set(results) == {"rule_based", "random"}
+    assert (tmp_path / "comparison.md").is_file() and (tmp_path / "rule_based" / "results.md").is_file()
+    assert list((tmp_path / "rule_based").glob("best_*.mp4"))
+    assert results["rule_based"].if_score >= results["random"].if_score
