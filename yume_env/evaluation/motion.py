@@ -18,13 +18,13 @@ How it works (numpy only; about 50 ms for a 29-frame 96x160 block on one CPU cor
 4. **Camera motion.** The block flow field is explained as a camera rotation (pan, tilt) plus a
    translation in any direction with a non-negative inverse depth per patch (the
    Longuet-Higgins--Prazdny flow equations of a pinhole camera with a horizontal field of view
-   ``fov_deg``). Every direction of a 256-point sphere is tried, then the best few are refined
-   on finer rings around them; for each direction, the rotation is solved by
-   robust (Cauchy) weighted least squares with the depths eliminated, where translation must
-   point the same way at every patch (depth is positive) and costs a little more than rotation,
-   so that a flow field a pan explains is called a pan. The direction with the lowest cost wins.
-   A pan moves near and far things alike; walking moves near things more (parallax), and walking
-   forward makes the picture expand from the point it heads to.
+   ``fov_deg``). Every direction of a 256-point sphere is tried, then the best few are refined on
+   finer rings around them; for each direction the rotation is solved by robust (Cauchy) weighted
+   least squares with the depths eliminated, where translation must point the same way at every
+   patch (depth is positive). Three explanations are compared: rotation alone, translation alone,
+   and both; the simpler one wins unless the combination fits clearly better (rotation also needs
+   to explain at least 70% of the flow). A pan moves near and far things alike; walking moves near
+   things more (parallax), and walking forward makes the picture expand from where it heads.
 5. Each axis is compared with its threshold; the axis furthest past its threshold names the label,
    and every axis past its threshold counts as moving on that axis (W plus a pan moves two).
 
@@ -33,8 +33,9 @@ Conventions of :class:`MotionEstimate` (all per block, camera-centric):
 - ``dx``: pan, as the shift of the picture centre in frame widths, positive = pan right (the
   picture slides left).
 - ``dy``: tilt, in frame heights, positive = tilt up (the picture slides down).
-- ``zoom``: forward motion as the fraction of the (median) scene depth travelled, positive =
-  forward (the picture expands); a centre zoom by a factor ``s`` gives about ``log(s)``.
+- ``zoom``: forward motion as the fraction of the scene depth travelled (of the nearer part of
+  the scene: the 90th percentile over patches), positive = forward (the picture expands); a
+  centre zoom by a factor ``s`` gives about ``log(s)``.
 - ``strafe``: sideways motion, also as a fraction of the scene depth, positive = moving right.
 - ``confidence``: 0..1, how clearly the winning axis stands out (0 when the frames carry no texture).
 
@@ -295,7 +296,10 @@ def _sphere(k: int) -> np.ndarray:
 _DIRECTIONS = _sphere(256)
 _TRANSLATION_COST = 0.2  # relative cost of flow explained by translation instead of rotation
 _BACKWARDS_COST = 20.0  # cost of translational flow pointing against the translation (negative depth)
-_NEAR_QUANTILE = 0.75  # which (weighted) quantile of per-patch depth-relative motion is reported
+_NEAR_QUANTILE = 0.9  # which (weighted) quantile of per-patch depth-relative motion is reported
+_ROTATION_MARGIN = 1.0  # per unit patch weight: how much worse a pure rotation may fit and still win
+_TRANSLATION_MARGIN = 0.1  # the same for a pure translation against rotation + translation
+_UNEXPLAINED = 0.3  # a rotation leaving more than this share of the flow unexplained is not the answer
 _SIGMA = 3.0  # pixels: scale of the robust (Cauchy) loss on block flow
 
 
@@ -307,8 +311,11 @@ class _Egomotion:
     amount: float  # distance moved / scene depth (weighted median over patches)
 
 
-def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray):
-    """For each candidate translation direction ``t`` (K, 3): loss, rotation, translational flow, scale."""
+def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray, rotate: bool = True):
+    """For each candidate translation direction ``t`` (K, 3): loss, rotation, translational flow, scale.
+
+    ``rotate=False`` fits translation alone (the rotation is held at zero).
+    """
     x, y = bf.pos[:, 0], bf.pos[:, 1]
     # translational flow direction at each patch for each candidate direction: (K, n)
     ax = -focal * t[:, None, 0] + x[None] * t[:, None, 2]
@@ -333,6 +340,8 @@ def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray):
             "kni,kn,kn->ki", m_along, f_along, w2
         )
         rot = np.linalg.solve(g + eye, rhs[..., None])[..., 0]
+        if not rotate:
+            rot = np.zeros_like(rot)
         e_perp = f_perp - np.einsum("kni,ki->kn", m_perp, rot)
         s = f_along - np.einsum("kni,ki->kn", m_along, rot)
         along_w = np.where(s < 0, _BACKWARDS_COST, _TRANSLATION_COST)
@@ -358,6 +367,43 @@ def _around(d: np.ndarray, radius: float, count: int = 24) -> np.ndarray:
     return np.concatenate([np.atleast_2d(o) for o in out])
 
 
+def _search(bf: _BlockFlow, focal: float, B: np.ndarray, rotate: bool):
+    """Best translation direction (coarse sphere, then two finer rings around the best few)."""
+    t = _DIRECTIONS
+    loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate)
+    # the coarse sphere is ~13 degrees apart, and on flow of tens of pixels a few degrees off
+    # already leaves a visible residual
+    for radius in (0.12, 0.04):
+        seeds = t[np.argsort(loss)[:3]]
+        t = np.concatenate([_around(d, radius) for d in seeds])
+        loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate)
+    k = int(np.argmin(loss))
+    return float(loss[k]), rot[k], s[k], norm[k], t[k]
+
+
+def _rotation_only(bf: _BlockFlow, B: np.ndarray):
+    """Robust fit of a pure rotation: loss and ``(tilt, pan)``."""
+    n = len(bf.weight)
+    m = B.reshape(2 * n, 2)
+    f = bf.flow.reshape(2 * n)
+    w = np.repeat(bf.weight, 2)
+    robust = np.ones(2 * n)
+    s2 = _SIGMA**2
+    for _ in range(6):
+        sw = np.sqrt(w * robust)
+        rot = np.linalg.lstsq(m * sw[:, None], f * sw, rcond=None)[0]
+        e2 = (f - m @ rot) ** 2
+        robust = 1.0 / (1.0 + e2 / s2)
+    e2 = e2[0::2] + e2[1::2]
+    # share of the flow (weighted sum of lengths) the rotation leaves unexplained
+    total = float((bf.weight * np.hypot(bf.flow[:, 0], bf.flow[:, 1])).sum())
+    left = float((bf.weight * np.sqrt(e2)).sum())
+    unexplained = (
+        left / total if total > bf.weight.sum() else 0.0
+    )  # under ~1 px on average: nothing to explain
+    return float((bf.weight * np.log1p(e2 / s2)).sum()), rot, unexplained
+
+
 def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
     x, y = bf.pos[:, 0], bf.pos[:, 1]
     n = len(x)
@@ -365,23 +411,25 @@ def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
     B = np.empty((n, 2, 2))
     B[:, 0, 0], B[:, 0, 1] = x * y / focal, -(focal + x * x / focal)
     B[:, 1, 0], B[:, 1, 1] = focal + y * y / focal, -x * y / focal
-    t = _DIRECTIONS
-    loss, rot, s, norm = _fit_directions(bf, focal, B, t)
-    # refine around the best few directions: the coarse sphere is ~13 degrees apart, and on flow of
-    # tens of pixels a few degrees off already leaves a visible residual
-    for radius in (0.12, 0.04):
-        seeds = t[np.argsort(loss)[:3]]
-        t = np.concatenate([_around(d, radius) for d in seeds])
-        loss, rot, s, norm = _fit_directions(bf, focal, B, t)
-    best = int(np.argmin(loss))
+    loss, rot, s, norm, t = _search(bf, focal, B, rotate=True)
+    # parsimony: a pure rotation or a pure translation that explains the flow nearly as well as
+    # both together is preferred (rotation and sideways translation trade off against each other,
+    # and free per-patch depths let translation mimic almost anything, so rotation gets more room)
+    wsum = bf.weight.sum()
+    loss_r, rot_r, unexplained = _rotation_only(bf, B)
+    loss_t, _, s_t, norm_t, t_t = _search(bf, focal, B, rotate=False)
+    if loss_r <= min(loss, loss_t) + _ROTATION_MARGIN * wsum and unexplained <= _UNEXPLAINED:
+        return _Egomotion(float(rot_r[1]), float(rot_r[0]), np.array([0.0, 0.0, 1.0]), 0.0)
+    if loss_t <= loss + _TRANSLATION_MARGIN * wsum:
+        rot, s, norm, t = np.zeros(2), s_t, norm_t, t_t
     # distance moved / depth at each patch: translational flow over its flow per unit inverse depth
-    rho = np.maximum(s[best], 0.0) / norm[best]
-    wt = bf.weight * norm[best] / focal
+    rho = np.maximum(s, 0.0) / norm
+    wt = bf.weight * norm / focal
     order = np.argsort(rho)
     cum = np.cumsum(wt[order])
     # an upper quantile: the nearer part of the scene shows the translation, the distant part barely
     amount = float(rho[order][np.searchsorted(cum, cum[-1] * _NEAR_QUANTILE)]) if cum[-1] > 0 else 0.0
-    return _Egomotion(float(rot[best, 1]), float(rot[best, 0]), t[best], amount)
+    return _Egomotion(float(rot[1]), float(rot[0]), t, amount)
 
 
 def estimate_block_motion(
