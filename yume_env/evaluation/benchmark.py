@@ -376,7 +376,13 @@ def make_policy(spec, seed: int | None = None):
             obj = getattr(importlib.import_module(module), cls)
         except (ImportError, AttributeError) as exc:
             raise ValueError(f"policy {spec!r}: cannot import {cls} from {module} ({exc})") from None
-        return make_policy(obj() if isinstance(obj, type) else obj)
+        policy = obj() if isinstance(obj, type) else obj
+        if not (callable(getattr(policy, "act", None)) and callable(getattr(policy, "reset", None))):
+            raise ValueError(
+                f"policy {spec!r}: {module}.{cls} is not a policy; accepted: a class whose instances have "
+                "reset(instruction, seed) and act(observation, info)"
+            )
+        return policy
     raise ValueError(f"policy: got {spec!r}; accepted: " + ", ".join(POLICY_NAMES) + " or a policy object")
 
 
@@ -385,7 +391,10 @@ def policy_name(policy) -> str:
 
 
 # ----------------------------------------------------------------------------------------- worlds
-def _make_env(world: str, model=None, checkpoint=None, **env_kwargs):
+def make_env(world: str, model=None, checkpoint=None, **env_kwargs):
+    """The env of a benchmark world: ``YumeProceduralEnv`` or ``YumeWorldEnv`` (tiny or 5B model)."""
+    if world not in WORLDS:
+        raise ValueError(f"world: got {world!r}; accepted: {', '.join(WORLDS)}")
     if world == "procedural":
         from yume_env.envs.procedural_env import YumeProceduralEnv
 
@@ -451,6 +460,7 @@ def run_benchmark(
     estimator: dict | None = None,
     model=None,
     checkpoint: str | Path | None = None,
+    env=None,
     **env_kwargs,
 ) -> BenchmarkResult:
     """Run ``policy`` on every task (once per seed) in ``world`` and score each block.
@@ -469,6 +479,8 @@ def run_benchmark(
         estimator: keyword arguments of :func:`~yume_env.evaluation.motion.estimate_block_motion`.
         model / checkpoint: the generated world's model (a preset name or loaded model) and
             checkpoint folder.
+        env: an env already made for ``world`` (see :func:`make_env`), e.g. to run several
+            policies on one loaded model; it is left open. By default one is made and closed.
         **env_kwargs: passed to the env (``resolution``, ``device``, ``turn_speed``, ...).
 
     A task whose policy or step raises is recorded with its error (its remaining blocks count as
@@ -494,7 +506,9 @@ def run_benchmark(
     estimate_block_motion(np.zeros((2, 16, 16, 3), np.uint8), **est_kwargs)  # bad estimator args fail now
     policy = make_policy(policy, seed=seeds[0])
     name = policy_name(policy)
-    env = _make_env(world, model=model, checkpoint=checkpoint, **env_kwargs)
+    own_env = env is None
+    if own_env:
+        env = make_env(world, model=model, checkpoint=checkpoint, **env_kwargs)
     image_cache: dict = {}
     episodes: list[EpisodeScore] = []
     best = worst = None  # (score, task id, frames)
@@ -520,7 +534,8 @@ def run_benchmark(
                     played = [b.followed for e in episodes for b in e.blocks]
                     bar.set_postfix_str(f"IF {np.mean(played):.0%}" if played else "")
     finally:
-        env.close()
+        if own_env:
+            env.close()
         if bar is not None:
             bar.close()
     result = BenchmarkResult(

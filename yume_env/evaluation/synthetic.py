@@ -146,7 +146,8 @@ def synthetic_block(
     ``amount`` defaults to a random value in :data:`DEFAULT_RANGES` (0 for ``still``); the window's
     start position is random too (``rng`` makes it reproducible). Pans and tilts rotate a pinhole
     camera of horizontal field of view ``fov_deg`` in front of the picture, so they carry the
-    perspective of a real pan; ``amount`` is then the slide of the picture centre.
+    perspective of a real pan; ``amount`` is then the slide of the picture centre. Beyond about
+    0.6 (a turn of ~45 degrees) the picture is stretched so much that little texture is left.
     """
     label = _check_label(label)
     rng = np.random.default_rng(rng)
