@@ -143,6 +143,15 @@ def test_default_suite():
     assert rain.expected == [("W", "·")]
 
 
+def test_suite_seeds_let_the_expected_keys_move_the_camera():
+    from yume_env.evaluation.benchmark import check_procedural_seeds
+
+    tasks = [t for t in default_tasks() if t.id in ("strafe-left", "look-up-then-down", "walk-turning-right")]
+    assert check_procedural_seeds(tasks, frames_per_block=8) == {}
+    walled = task_from_dict({"id": "w", "instruction": "Look up.", "seed": 1370, "blocks": ["None up"] * 4})
+    assert "block 3" in check_procedural_seeds([walled], frames_per_block=8)["w"]  # at the pitch limit
+
+
 def test_task_files_round_trip_and_errors(tmp_path):
     tasks = default_tasks()[:3]
     path = save_tasks(tasks, tmp_path / "suite.json", description="three")

@@ -61,6 +61,7 @@ class AccuracyReport:
     exact_correct: int = 0  # blocks with every axis right
     axis_correct: dict = field(default_factory=lambda: {a: 0 for a in AXES})
     confusion: dict = field(default_factory=dict)  # true label -> estimated label -> count
+    exact_by_label: dict = field(default_factory=dict)  # true label -> [exact correct, total]
     seconds: float = 0.0
 
     def add(self, truth: dict[str, int], est: MotionEstimate) -> None:
@@ -75,6 +76,9 @@ class AccuracyReport:
             self.label_correct += int(est.label == true_label)
             row = self.confusion.setdefault(true_label, {})
             row[est.label] = row.get(est.label, 0) + 1
+            counts = self.exact_by_label.setdefault(true_label, [0, 0])
+            counts[0] += int(all(ok.values()))
+            counts[1] += 1
 
     @property
     def label_accuracy(self) -> float:
@@ -91,6 +95,12 @@ class AccuracyReport:
         """Label accuracy over the blocks whose true label is in ``labels``."""
         total = sum(sum(self.confusion.get(t, {}).values()) for t in labels)
         right = sum(self.confusion.get(t, {}).get(t, 0) for t in labels)
+        return right / total if total else float("nan")
+
+    def exact_of(self, labels: Sequence[str]) -> float:
+        """Exact accuracy over the blocks whose true label is in ``labels``."""
+        right = sum(self.exact_by_label.get(t, [0, 0])[0] for t in labels)
+        total = sum(self.exact_by_label.get(t, [0, 0])[1] for t in labels)
         return right / total if total else float("nan")
 
     def per_label(self) -> dict[str, tuple[int, int]]:

@@ -617,3 +617,35 @@ def _run_episode(env, world, policy, task: Task, seed: int, est_kwargs, image_ca
         ep.event_ok = want_event in applied
     ep.seconds = time.perf_counter() - t0
     return ep, frames
+
+
+def check_procedural_seeds(tasks: Sequence[Task], **env_kwargs) -> dict[str, str]:
+    """Tasks whose seed does not let the expected keys move the procedural camera as expected.
+
+    Plays each task's expected keys in ``YumeProcedural-v0`` from its seed and compares the true
+    pose change of every block with the keys (a wall in the way, or the pitch limit, would make a
+    perfect follower fail). Returns ``{task id: what went wrong}``; empty when every seed is fine.
+    Use it when writing a suite.
+    """
+    from yume_env.envs.procedural_env import YumeProceduralEnv
+    from yume_env.evaluation.accuracy import pose_axes
+    from yume_env.evaluation.motion import expected_axes
+
+    problems: dict[str, str] = {}
+    env = YumeProceduralEnv(**env_kwargs)
+    try:
+        for task in tasks:
+            _, info = env.reset(seed=task.seed)
+            for k, action in enumerate(task.actions()):
+                _, _, _, _, new = env.step(action)
+                want = expected_axes(action["move"], action["look"])
+                got = pose_axes(info, new)
+                if got != want or new["collided"]:
+                    problems[task.id] = f"block {k}: the camera moved {got} for keys {want}" + (
+                        " (collided)" if new["collided"] else ""
+                    )
+                    break
+                info = new
+    finally:
+        env.close()
+    return problems

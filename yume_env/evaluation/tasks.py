@@ -200,11 +200,13 @@ def save_tasks(tasks: Sequence[Task], path: str | Path, description: str = "") -
     """Write ``tasks`` as a suite file."""
     check_unique(tasks)
     path = Path(path)
-    doc = {"format": FORMAT, "version": VERSION}
+    head = {"format": FORMAT, "version": VERSION}
     if description:
-        doc["description"] = description
-    doc["tasks"] = [t.to_dict() for t in tasks]
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        head["description"] = description
+    lines = ["{"] + [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()]
+    rows = [f"  {json.dumps(t.to_dict(), ensure_ascii=False)}" for t in tasks]
+    lines += [' "tasks": [', ",\n".join(rows), " ]", "}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

@@ -1,0 +1,185 @@
+"""Accuracy of the camera-motion estimator on synthetic warps and on the procedural world's ground truth.
+
+    python benchmarks/motion_accuracy.py                       # print the report
+    python benchmarks/motion_accuracy.py --write-doc docs/motion-estimator.md --json benchmarks/results/motion_accuracy.json
+
+Synthetic: ``--per-label`` blocks of each motion label warped from the bundled sample images with
+known motion (yume_env.evaluation.synthetic). Procedural: ``--episodes`` x ``--blocks`` blocks of
+YumeProcedural-v0 with random single keys (and some move + look combinations), judged against the
+camera's true pose. CPU only; about two minutes on two cores with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from yume_env.evaluation.accuracy import CLEAR_LABELS, procedural_accuracy, synthetic_accuracy
+from yume_env.evaluation.motion import DEFAULT_THRESHOLDS, LABELS
+
+DOC = """# Camera-motion estimator: accuracy
+
+`yume_env.evaluation.motion.estimate_block_motion(frames)` tells which way the camera moved in a
+block of frames: `pan_left` / `pan_right`, `tilt_up` / `tilt_down`, `forward` / `back` (zoom in /
+out), `strafe_left` / `strafe_right`, or `still`, plus a signed amount on each axis
+(`MotionEstimate(label, dx, dy, zoom, confidence, strafe, axes)`). The instruction-following
+rewards and the `yume-world eval` benchmark score blocks with it. Numpy only, no model, no
+download.
+
+## How it works
+
+1. Grayscale, box-downsampled to at most 160 pixels wide.
+2. Flow between consecutive frames: whole-frame phase correlation gives the dominant shift; a 5x7
+   grid of patches is then phase-correlated at positions offset by that shift, giving one flow
+   vector per textured patch. The correlation peak is smoothed to a Gaussian before the sub-pixel
+   fit (the plain three-point fit on a phase-correlation peak is biased towards whole pixels by up
+   to 0.3 pixel, which adds up over a block).
+3. Block flow: each patch's frame-to-frame flow is summed over the block (median per pair times
+   the number of pairs). Summing steps, instead of correlating the first and last frame, keeps
+   pans of more than half a frame per block from wrapping around.
+4. Camera motion: the block flow field is fitted with the flow equations of a pinhole camera
+   (80-degree field of view assumed): rotation (pan, tilt) plus a translation in any direction with
+   a non-negative depth per patch, searched over a 256-direction sphere and refined. Rotation
+   alone, translation alone and both are compared; the simpler explanation wins unless the
+   combination fits clearly better. A pan moves near and far alike; walking moves near things
+   more (parallax) and makes the picture expand from where the camera heads.
+5. Thresholds per block: {thresholds}. `label` is the axis furthest past its threshold;
+   `axes` holds the sign of every axis past its threshold (W plus a pan moves two axes).
+
+Two accuracies are reported: **label accuracy** (the dominant motion is right, on blocks whose
+true motion is a single axis or still) and **exact accuracy** (every axis right: no spurious
+motion on the other axes, which is what the benchmark requires of a block).
+
+## Reproduce
+
+```bash
+{command}
+```
+
+Machine: {machine}. Time: {seconds:.0f} s in all.
+
+## Synthetic warps of real images
+
+{syn_n} blocks of 29 frames at 96x160, {per_label} per label, warped from the three bundled sample
+images (`yume_env/assets/samples/*.png`) with random start positions and amounts, plus Gaussian
+noise (2 grey levels): pans and tilts rotate a pinhole camera in front of the picture (0.15-0.6
+frame widths, 0.15-0.5 frame heights), forward / back zoom about the centre (log-scale 0.12-0.4),
+strafes slide the ground below the horizon in proportion to its nearness while the sky stays
+(0.15-0.5 frame widths at the bottom row), still adds only noise.
+
+**Clear pans, tilts and zooms (and still): label accuracy {clear_label:.1%}, exact accuracy
+{clear_exact:.1%}** (target: at least 95%).
+
+All labels:
+
+{syn_summary}
+
+{syn_confusion}
+
+## Procedural world ground truth
+
+{proc_n} blocks of `YumeProcedural-v0` (96x160, 29 frames, default speeds: 40 degrees of pan, 20 of
+tilt, 3 m per block), {episodes} episodes of {blocks} blocks from scene seeds {seed}.., random single
+keys and, in 20% of the blocks, a move plus a look or a diagonal look. The truth of a block is the
+camera's true pose change (so a block that bumped into a wall or hit the pitch limit is judged by
+what the camera really did). The confusion table has the blocks whose true motion is one axis or
+still; the exact accuracy covers all blocks, combinations included.
+
+{proc_summary}
+
+{proc_confusion}
+
+## Limits
+
+- Sideways motion past a wall at one depth moves the picture exactly like a pan, and walking
+  forward while looking straight down at the ground looks like a tilt: one camera cannot tell
+  these apart, and the estimator then prefers the rotation. Most of the remaining procedural
+  errors are of this kind (strafes and pans confused near buildings, extra axes when the camera
+  looks steeply down).
+- Walking backwards in an open street moves distant things very little; short or slow moves can
+  fall under the threshold.
+- The synthetic strafe is an idealised ground plane; the procedural world is the harder test.
+- The field of view is assumed (80 degrees); it only shapes the perspective terms of the fit.
+"""
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--per-label", type=int, default=30, help="synthetic blocks per label (default 30)")
+    p.add_argument("--episodes", type=int, default=30, help="procedural episodes (default 30)")
+    p.add_argument("--blocks", type=int, default=6, help="blocks per procedural episode (default 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set and first scene seed")
+    p.add_argument("--write-doc", default=None, help="write the Markdown report here")
+    p.add_argument("--json", default=None, help="write the numbers here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    syn = synthetic_accuracy(per_label=args.per_label, labels=LABELS, seed=args.seed, progress=not args.quiet)
+    proc = procedural_accuracy(
+        episodes=args.episodes, blocks=args.blocks, seed=args.seed, progress=not args.quiet
+    )
+    seconds = time.perf_counter() - t0
+    clear_total = sum(sum(syn.confusion.get(t, {}).values()) for t in CLEAR_LABELS)
+    clear_label = syn.label_accuracy_of(CLEAR_LABELS)
+    clear_exact = syn.exact_of(CLEAR_LABELS)
+    command = "python benchmarks/motion_accuracy.py" + (
+        f" --per-label {args.per_label} --episodes {args.episodes} --blocks {args.blocks} --seed {args.seed}"
+        if (args.per_label, args.episodes, args.blocks, args.seed) != (30, 30, 6, 0)
+        else ""
+    )
+    if args.write_doc:
+        command += f" --write-doc {args.write_doc}"
+    if args.json:
+        command += f" --json {args.json}"
+    thresholds = ", ".join(f"`{k}` {v}" for k, v in DEFAULT_THRESHOLDS.items())
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, numpy {np.__version__}"
+    text = DOC.format(
+        thresholds=thresholds
+        + " (pan in frame widths, tilt in frame heights, forward and sideways in fractions of the scene depth travelled)",
+        command=command,
+        machine=machine,
+        seconds=seconds,
+        syn_n=syn.n,
+        per_label=args.per_label,
+        clear_label=clear_label,
+        clear_exact=clear_exact,
+        syn_summary=syn.summary_markdown(),
+        syn_confusion=syn.confusion_markdown(),
+        proc_n=proc.n,
+        episodes=args.episodes,
+        blocks=args.blocks,
+        seed=args.seed,
+        proc_summary=proc.summary_markdown(),
+        proc_confusion=proc.confusion_markdown(),
+    )
+    print(text)
+    if args.write_doc:
+        Path(args.write_doc).write_text(text, encoding="utf-8")
+        print(f"wrote {args.write_doc}", file=sys.stderr)
+    if args.json:
+        data = {
+            "synthetic": syn.to_dict(),
+            "synthetic_clear": {
+                "labels": list(CLEAR_LABELS),
+                "blocks": clear_total,
+                "label_accuracy": clear_label,
+                "exact_accuracy": clear_exact,
+            },
+            "procedural": proc.to_dict(),
+            "thresholds": DEFAULT_THRESHOLDS,
+            "seconds": seconds,
+            "command": command,
+        }
+        Path(args.json).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
