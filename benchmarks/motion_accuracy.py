@@ -99,9 +99,9 @@ still; the exact accuracy covers all blocks, combinations included.
 
 - Sideways motion past a wall at one depth moves the picture exactly like a pan, and walking
   forward while looking straight down at the ground looks like a tilt: one camera cannot tell
-  these apart, and the estimator then prefers the rotation. Most of the remaining procedural
-  errors are of this kind (strafes and pans confused near buildings, extra axes when the camera
-  looks steeply down).
+  these apart from the pixels, and the estimator picks whichever explanation fits a little
+  better. Most of the remaining procedural errors are of this kind (a pan in front of a nearby
+  facade read as a strafe, extra axes when the camera looks steeply down).
 - Walking backwards in an open street moves distant things very little; short or slow moves can
   fall under the threshold.
 - The synthetic strafe is an idealised ground plane; the procedural world is the harder test.
