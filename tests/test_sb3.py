@@ -271,16 +271,16 @@ def test_gymnasium_check_env(sb3_env):
 def test_ppo_cnn_policy_learns_and_predicts(sb3_env):
     from stable_baselines3 import PPO
 
-    model = PPO("CnnPolicy", sb3_env, n_steps=64, batch_size=32, n_epochs=2, device="cpu", seed=0)
+    model = PPO("CnnPolicy", sb3_env, n_steps=32, batch_size=32, n_epochs=2, device="cpu", seed=0)
     start = time.perf_counter()
-    model.learn(192)  # three rollouts of 64 env steps (episodes of 4 blocks) and their updates
+    model.learn(128)  # four rollouts of 32 env steps (episodes of 4 blocks) and their updates
     elapsed = time.perf_counter() - start
-    assert model.num_timesteps == 192
+    assert model.num_timesteps == 128
     obs, _ = sb3_env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert sb3_env.action_space.contains(int(action))
     assert set(sb3_env.decode(action)) == {"move", "look", "event"}
-    print(f"PPO CnnPolicy: learn(192) in {elapsed:.1f} s")
+    print(f"PPO CnnPolicy: learn(128) in {elapsed:.1f} s")
 
 
 def test_make_sb3_env_options_and_errors(sb3_env):
