@@ -148,7 +148,7 @@ def plot_results(results: list[BenchmarkResult], out: Path) -> list[Path]:
     tasks: list[str] = []
     for r in results:
         tasks += [t for t in r.per_task() if t not in tasks]
-    fig, ax = plt.subplots(figsize=(7.0, max(3.0, 0.22 * len(tasks) + 1.2)))
+    fig, ax = plt.subplots(figsize=(8.0, max(3.0, 0.22 * len(tasks) + 1.2)))
     y = np.arange(len(tasks))
     height = 0.8 / len(results)
     for i, r in enumerate(results):
@@ -160,7 +160,7 @@ def plot_results(results: list[BenchmarkResult], out: Path) -> list[Path]:
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("blocks followed")
     ax.set_title(f"Instruction following by task ({results[0].world} world)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     paths.append(out / "if_by_task.png")
     fig.savefig(paths[-1], dpi=120)

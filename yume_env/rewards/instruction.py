@@ -54,7 +54,9 @@ class InstructionFollowingReward:
             so the reward measures how faithfully the world follows the actions it is given. A
             sequence, one entry per block: ``"W ."`` / ``"None left"`` text, ``("W", "←")`` pairs,
             action dicts, or a :class:`~yume_env.evaluation.tasks.Task` (its blocks): block ``k``
-            of the episode (``info["block_index"] == k + 1``) is scored against entry ``k``.
+            of the episode (``info["block_index"] == k + 1``) is scored against entry ``k``. For a
+            natural-language instruction, pass the rule-based follower's plan:
+            ``target=agents.instruction_follower.plan("walk forward, then turn left")``.
         after: past the end of ``target``: ``"still"`` (default: the camera should stay put),
             ``"last"`` (keep the last keys) or ``"zero"`` (reward 0).
         partial: ``True`` (default): the fraction of the four axes that agree (0, 0.25, ..., 1);
