@@ -106,6 +106,10 @@ still; the exact accuracy covers all blocks, combinations included.
   fall under the threshold.
 - The synthetic strafe is an idealised ground plane; the procedural world is the harder test.
 - The field of view is assumed (80 degrees); it only shapes the perspective terms of the fit.
+- Small frames carry less texture: on a quick check with 16-frame blocks the synthetic label
+  accuracy was 92% at 48x80 and 81% at 32x48 (procedural: 100% and 93% on 14-20 single-axis
+  blocks). Score blocks at 96x160 or more when the number matters (the estimator downsamples
+  anything wider than 160 pixels itself).
 """
 
 
