@@ -93,3 +93,14 @@ def test_info_prints_the_5b_parameter_counts(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "5,200,377,072" in out and "704,688,668" in out and "5,680,910,336" in out
+
+
+def test_train_and_eval_receive_their_options(capsys):
+    with pytest.raises(SystemExit) as ok:
+        main(["eval", "--help"])
+    assert ok.value.code == 0
+    assert "--policy" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as ok:
+        main(["train", "--help"])
+    assert ok.value.code == 0
+    assert "--resume" in capsys.readouterr().out

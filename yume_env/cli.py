@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from yume_env.script import DEMO_TOUR, ScriptError, parse_script
@@ -173,21 +172,6 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-def _delegate(module: str, description: str) -> Callable:
-    """A sub-command implemented by ``module.main(argv)``."""
-
-    def run(args) -> int:
-        import importlib
-
-        try:
-            main = importlib.import_module(module).main
-        except (ImportError, AttributeError):
-            raise UsageError(f"{description} is not available in this installation") from None
-        return main(args.rest)
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yume-world", description="Yume-1.5 generated worlds as reinforcement-learning environments."
@@ -226,17 +210,28 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--preset", default="yume-1.5-5b", help="yume-1.5-5b (default) or tiny")
     info.set_defaults(func=cmd_info)
 
-    for name, module, desc in (
-        ("train", "yume_env.train.cli", "training"),
-        ("eval", "yume_env.evaluation.cli", "evaluation"),
-    ):
-        p = sub.add_parser(name, help=f"{desc} (see 'yume-world {name} --help')", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module, desc))
+    # Listed for --help; main() hands their arguments to their own parsers.
+    sub.add_parser(
+        "train",
+        help="train the tiny model on the procedural world (see 'yume-world train --help')",
+        add_help=False,
+    )
+    sub.add_parser(
+        "eval", help="instruction-following evaluation (see 'yume-world eval --help')", add_help=False
+    )
     return parser
 
 
+_DELEGATED = {"train": "yume_env.train.cli", "eval": "yume_env.evaluation.cli"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        # Sub-commands with their own parser get every remaining argument, options included.
+        import importlib
+
+        return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -243,7 +243,7 @@ class YumeWorldVectorEnv(VectorEnv):
                 continue
             out = outs[i]
             obs = observation_from(out, self.obs_mode, self.stream)
-            info = dict(out.info)
+            info = {**out.info, "world": i}  # lets stateful rewards keep one memory per world
             if self.reward_fn is not None:
                 rewards[i] = float(self.reward_fn(obs, actions_of(actions, i), info))
             self._steps[i] += 1
