@@ -27,16 +27,10 @@ from yume_env.actions import LOOKS, MOVES
 from yume_env.model.pipeline import TINY_TOKENIZER, build_model, load_checkpoint
 from yume_env.model.text_encoder import load_tokenizer
 from yume_env.model.tscm import history_token_count
+from yume_env.world.images import parse_resolution
 from yume_env.world.stream import Action, WorldStream
 
 EVENTS = ["", "it starts to rain", "", "a red balloon appears", "", "the lights go out", "", "fog rolls in"]
-
-
-def parse_resolution(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    h, w = text.lower().split("x")
-    return int(h), int(w)
 
 
 def environment(device: torch.device) -> dict:

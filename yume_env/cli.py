@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from yume_env.script import DEMO_TOUR, ScriptError, parse_script
+from yume_env.world.images import parse_resolution
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -43,13 +44,10 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--resolution: got {text!r}; accepted: HxW such as 544x960") from None
-    return h, w
+        return parse_resolution(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str) -> int:

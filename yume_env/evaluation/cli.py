@@ -32,6 +32,7 @@ from yume_env.evaluation.benchmark import (
     run_benchmark,
 )
 from yume_env.evaluation.tasks import TaskError, load_tasks, select_tasks
+from yume_env.world.images import parse_resolution
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -84,13 +85,10 @@ def _seeds(text: str) -> list[int]:
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--resolution: got {text!r}; accepted: HxW such as 96x160") from None
-    return h, w
+        return parse_resolution(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _env_kwargs(args) -> dict:

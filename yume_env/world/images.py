@@ -126,3 +126,14 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """Frames in [-1, 1] ``[..., 3, T, H, W]`` -> uint8 ``[..., T, H, W, 3]``."""
     x = ((frames.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.movedim(-4, -1).cpu().numpy()
+
+
+def parse_resolution(text: str | None) -> tuple[int, int] | None:
+    """``"HxW"`` (e.g. ``"544x960"``) as ``(H, W)``; ``None`` stays ``None``. ``ValueError`` otherwise."""
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--resolution: got {text!r}; accepted: HxW such as 544x960") from None
+    return h, w
