@@ -96,6 +96,7 @@ class TrainConfig:
     # bookkeeping
     checkpoint_every: float = 600.0
     log_every: int = 25
+    val_every: int = 250
     save_latents: bool = True
     export: Path | None = None
     export_dtype: str = "float16"
@@ -306,6 +307,8 @@ class Trainer:
         weights = VAELossWeights()
         gen = torch.Generator().manual_seed(cfg.seed * 7919 + st["vae_step"])
         bar = _progress(cfg.vae_steps, st["vae_step"], "vae", cfg.progress)
+        st.setdefault("vae_val", [])
+        val = self._validation_clip()
         t_acc, last = 0.0, time.perf_counter()
         if src.workers == 0:  # inline rendering: render the whole data set first
             first = self._receive(src.take(10**9 if cfg.episodes is not None else 1))
@@ -338,6 +341,10 @@ class Trainer:
                     [st["vae_step"], stats["loss"], stats["psnr"], stats["latent_std"]]
                 )
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.1f}", eps=len(pool))
+            if st["vae_step"] % cfg.val_every == 0:
+                st["vae_val"].append([st["vae_step"], self._validate_vae(val)])
+                bar.write(f"vae step {st['vae_step']}: held-out reconstruction {st['vae_val'][-1][1]:.2f} dB")
+                last = time.perf_counter()
             if now - self._last_ckpt > cfg.checkpoint_every:
                 st["seconds"]["vae"] += t_acc
                 t_acc = 0.0
@@ -348,6 +355,24 @@ class Trainer:
         if st["vae_step"] >= cfg.vae_steps:
             st["phase"] = "dit"
         self.log(f"vae: step {st['vae_step']}, {len(pool)} episodes, {timer.elapsed:.0f} s this run")
+
+    def _validation_clip(self) -> torch.Tensor:
+        """A fixed held-out clip (full frames of an evaluation-range seed) for reconstruction PSNR."""
+        from yume_env.train.data import rollout_episode
+
+        ep = rollout_episode(
+            TRAIN_SEED_START - 1, 2, self.cfg.resolution, event_rate=0.0, start_event_rate=0.0
+        )
+        return to_video(np.stack([ep.frames[0, :13], ep.frames[1, -13:]]))
+
+    @torch.no_grad()
+    def _validate_vae(self, clip: torch.Tensor) -> float:
+        vae = self.model.vae
+        vae.eval()
+        rec = torch.cat([vae.decode(vae.encode(clip[i : i + 1].to(self.device))) for i in range(len(clip))])
+        vae.train()
+        mse = torch.mean((rec.cpu() - clip) ** 2).item()
+        return 10.0 * math.log10(4.0 / max(mse, 1e-12))
 
     @torch.no_grad()
     def _encode(self, episodes: list[Episode]) -> None:
