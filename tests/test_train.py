@@ -186,14 +186,14 @@ def test_cli_trains_checkpoints_resumes_and_exports(tmp_path):
     # resume: steps continue, the VAE is kept, the history grows, and an fp16 copy is exported
     vae_before = {k: v.clone() for k, v in model.vae.state_dict().items()}
     export = tmp_path / "export"
-    code = cli.main([*common, "--resume", "--vae-steps", "3", "--dit-steps", "5", "--export", str(export)])
-    assert code == 0
+    resume = [*common, "--resume", "--vae-steps", "3", "--dit-steps", "5", "--decoder-steps", "2"]
+    assert cli.main([*resume, "--export", str(export)]) == 0
     state = _read_state(out)
-    assert (state["vae_step"], state["dit_step"]) == (3, 5)
+    assert (state["vae_step"], state["dit_step"], state["decoder_step"]) == (3, 5, 2)
     assert [r[0] for r in state["losses"]["dit"]] == [1, 2, 3, 4, 5]
     resumed = load_checkpoint(out / "checkpoint", "cpu")
-    for k, v in resumed.vae.state_dict().items():
-        assert torch.equal(v, vae_before[k])
+    changed = {k for k, v in resumed.vae.state_dict().items() if not torch.equal(v, vae_before[k])}
+    assert changed and all(k.startswith(("decoder.", "conv2.")) for k in changed)  # encoder frozen
     small = load_checkpoint(export, "cpu")
     assert small.dit.dtype == torch.float32  # fp16 on disk, cast back on load
     for k, v in small.dit.state_dict().items():

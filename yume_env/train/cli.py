@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vae-crop", type=_resolution, help="train the VAE on random HxW crops (multiples of 16), e.g. 48x80"
     )
     g.add_argument("--vae-window", type=_positive_int, default=4, help="longest training window in latents")
+    g = p.add_argument_group("decoder fine-tuning (encoder frozen, full frames; after the transformer)")
+    g.add_argument("--decoder-steps", type=_positive_int, default=0, help="total steps (default 0: none)")
+    g.add_argument("--decoder-time", type=_seconds, help="seconds for it in this invocation")
+    g.add_argument("--decoder-batch", type=_positive_int, default=2)
+    g.add_argument("--decoder-lr", type=float, default=5e-4)
     g = p.add_argument_group("transformer")
     g.add_argument("--dit-steps", type=_positive_int, default=10000, help="total steps")
     g.add_argument("--dit-time", type=_seconds, help="seconds for the DiT in this invocation")
@@ -158,6 +163,10 @@ def config_from_args(args: argparse.Namespace):
         vae_lr=args.vae_lr,
         vae_window=max(1, args.vae_window),
         vae_crop=args.vae_crop,
+        decoder_steps=args.decoder_steps,
+        decoder_time=args.decoder_time,
+        decoder_batch=max(1, args.decoder_batch),
+        decoder_lr=args.decoder_lr,
         dit_steps=args.dit_steps,
         dit_time=args.dit_time,
         batch=args.batch,

@@ -44,7 +44,7 @@ from yume_env.train.data import (
     to_video,
 )
 from yume_env.train.dit_train import EMA, FlowConfig, flow_matching_loss
-from yume_env.train.vae_train import VAELossWeights, vae_loss
+from yume_env.train.vae_train import VAELossWeights, decoder_loss, vae_loss
 
 CHECKPOINT_DIR = "checkpoint"
 TRAIN_STATE = "train_state.pt"
@@ -84,6 +84,11 @@ class TrainConfig:
     vae_lr: float = 3e-4
     vae_window: int = 4
     vae_crop: tuple[int, int] | None = None
+    # decoder fine-tuning (encoder frozen, full frames)
+    decoder_steps: int = 0
+    decoder_time: float | None = None
+    decoder_batch: int = 2
+    decoder_lr: float = 5e-4
     # transformer
     dit_steps: int = 10000
     dit_time: float | None = None
@@ -181,11 +186,12 @@ class Trainer:
             "phase": "vae",
             "vae_step": 0,
             "dit_step": 0,
+            "decoder_step": 0,
             "first_seed": TRAIN_SEED_START + 1000 * cfg.seed,
             "next_seed": TRAIN_SEED_START + 1000 * cfg.seed,
-            "seconds": {"vae": 0.0, "encode": 0.0, "dit": 0.0},
+            "seconds": {"vae": 0.0, "encode": 0.0, "dit": 0.0, "decoder": 0.0},
             "episodes_seen": 0,
-            "losses": {"vae": [], "dit": []},
+            "losses": {"vae": [], "dit": [], "decoder": []},
             "runs": [],
         }
         self.model: YumeModel | None = None
@@ -238,6 +244,10 @@ class Trainer:
             m.dit.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay
         )
         self.ema = EMA(m.dit, cfg.ema)
+        decoder_params = list(m.vae.decoder.parameters()) + list(m.vae.conv2.parameters())
+        self.dec_opt = torch.optim.AdamW(
+            decoder_params, lr=cfg.decoder_lr, betas=(0.9, 0.99), weight_decay=0.0
+        )
         if cfg.resume and (self.out / TRAIN_STATE).is_file():
             ts = torch.load(str(self.out / TRAIN_STATE), map_location="cpu", weights_only=True)
             m.dit.load_state_dict(ts["dit"])
@@ -246,10 +256,18 @@ class Trainer:
                 self.dit_opt.load_state_dict(ts["dit_opt"])
             if "vae_opt" in ts:
                 self.vae_opt.load_state_dict(ts["vae_opt"])
+            if "dec_opt" in ts:
+                self.dec_opt.load_state_dict(ts["dec_opt"])
         for g in self.dit_opt.param_groups:
             g["lr"] = cfg.lr
         for g in self.vae_opt.param_groups:
             g["lr"] = cfg.vae_lr
+        for g in self.dec_opt.param_groups:
+            g["lr"] = cfg.decoder_lr
+        for key, value in (("decoder_step", 0), ("losses", {})):
+            self.state.setdefault(key, value)
+        self.state["losses"].setdefault("decoder", [])
+        self.state["seconds"].setdefault("decoder", 0.0)
         self.rng = np.random.default_rng([cfg.seed, self.state["vae_step"], self.state["dit_step"]])
         if cfg.resume and cfg.episodes is not None:
             cached = cfg.save_latents and (self.out / LATENTS).is_file()
@@ -457,6 +475,72 @@ class Trainer:
             f"({self.store.num_blocks} blocks), {timer.elapsed:.0f} s this run"
         )
 
+    def train_decoder(self) -> None:
+        """Fine-tune the VAE decoder on full frames with the encoder frozen (latents stay valid)."""
+        cfg, st = self.cfg, self.state
+        vae = self.model.vae
+        src = EpisodeSource(
+            range(st["first_seed"], st["first_seed"] + (cfg.episodes or 10**9)),
+            cfg.blocks_per_episode,
+            cfg.resolution,
+            cfg.workers,
+            cfg.event_rate,
+            cfg.start_event_rate,
+        )
+        pool = FramePool()
+        val = self._validation_clip()
+        gen = torch.Generator().manual_seed(cfg.seed * 31 + st["decoder_step"])
+        timer = _Timer(cfg.decoder_time)
+        bar = _progress(cfg.decoder_steps, st["decoder_step"], "decoder", cfg.progress)
+        st.setdefault("decoder_val", [[st["decoder_step"], self._validate_vae(val)]])
+        vae.train()
+        t_acc, last = 0.0, time.perf_counter()
+        try:
+            if src.workers == 0:
+                pool.add(src.take(min(cfg.episodes or 8, 32)))
+            while st["decoder_step"] < cfg.decoder_steps and not timer.over():
+                pool.add(src.poll())
+                if not pool:
+                    pool.add(src.take(1))
+                clips = pool.sample(
+                    self.rng, cfg.decoder_batch, int(self.rng.integers(1, cfg.vae_window + 1))
+                )
+                with self._autocast():
+                    loss, stats = decoder_loss(vae, to_video(clips, self.device), generator=gen)
+                self.dec_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(
+                    list(vae.decoder.parameters()) + list(vae.conv2.parameters()), 1.0
+                )
+                self.dec_opt.step()
+                st["decoder_step"] += 1
+                bar.update(1)
+                now = time.perf_counter()
+                t_acc += now - last
+                last = now
+                if st["decoder_step"] % cfg.log_every == 0:
+                    st["losses"]["decoder"].append([st["decoder_step"], stats["loss"], stats["psnr"]])
+                    bar.set_postfix(loss=f"{stats['loss']:.4f}", psnr=f"{stats['psnr']:.1f}", eps=len(pool))
+                if st["decoder_step"] % cfg.val_every == 0:
+                    st["decoder_val"].append([st["decoder_step"], self._validate_vae(val)])
+                    bar.write(
+                        f"decoder step {st['decoder_step']}: held-out reconstruction {st['decoder_val'][-1][1]:.2f} dB"
+                    )
+                    last = time.perf_counter()
+                if now - self._last_ckpt > cfg.checkpoint_every:
+                    st["seconds"]["decoder"] += t_acc
+                    t_acc = 0.0
+                    self.save()
+        finally:
+            src.close()
+            vae.eval()
+            bar.close()
+        st["seconds"]["decoder"] += t_acc
+        st["decoder_val"].append([st["decoder_step"], self._validate_vae(val)])
+        self.log(
+            f"decoder: step {st['decoder_step']}, held-out reconstruction {st['decoder_val'][-1][1]:.2f} dB"
+        )
+
     # ------------------------------------------------------------------ saving
     def save(self) -> None:
         """Checkpoint (official layout, EMA DiT weights), training state, loss history and plot."""
@@ -472,6 +556,7 @@ class Trainer:
             "ema": self.ema.state_dict(),
             "dit_opt": self.dit_opt.state_dict(),
             "vae_opt": self.vae_opt.state_dict(),
+            "dec_opt": self.dec_opt.state_dict(),
         }
         tmp = self.out / (TRAIN_STATE + ".tmp")
         torch.save(ts, str(tmp))
@@ -499,6 +584,9 @@ class Trainer:
                     self.state["phase"] = "dit"
                 if self.state["phase"] == "dit":
                     self.train_dit()
+                if self.state["decoder_step"] < self.cfg.decoder_steps:
+                    self.save()
+                    self.train_decoder()
             self.save()
             if self.cfg.export is not None:
                 self.ema.copy_to(self.model.dit)

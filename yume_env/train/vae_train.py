@@ -56,6 +56,36 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10.0 * torch.log10(torch.tensor(4.0 / max(mse, 1e-12))).item()
 
 
+def _pixel_loss(recon: torch.Tensor, target: torch.Tensor, weights: VAELossWeights) -> torch.Tensor:
+    dx = lambda v: v[..., :, 1:] - v[..., :, :-1]  # noqa: E731
+    dy = lambda v: v[..., 1:, :] - v[..., :-1, :]  # noqa: E731
+    grad = (dx(recon) - dx(target)).abs().mean() + (dy(recon) - dy(target)).abs().mean()
+    return (
+        weights.l1 * (recon - target).abs().mean()
+        + weights.mse * F.mse_loss(recon, target)
+        + weights.grad * grad
+    )
+
+
+def decoder_loss(
+    vae: WanVAE, video: torch.Tensor, weights: VAELossWeights | None = None, generator=None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss for fine-tuning the decoder alone: the encoder is frozen, so the latents (and a DiT trained
+    on them) stay valid while reconstructions get sharper."""
+    weights = weights or VAELossWeights(noise_std=0.05)
+    with torch.no_grad():
+        z = encode_train(vae, video)
+    b = z.shape[0]
+    u = torch.rand(b, 1, 1, 1, 1, generator=generator).to(z.device) * weights.noise_std
+    noise = torch.randn(z.shape, generator=generator).to(z.device)
+    recon = decode_train(vae, z + u * noise)
+    target = video.to(recon.device, recon.dtype)
+    loss = _pixel_loss(recon, target, weights)
+    with torch.no_grad():
+        p = psnr(recon, target)
+    return loss, {"loss": float(loss.detach()), "psnr": p, "latent_std": float(z.std())}
+
+
 def vae_loss(
     vae: WanVAE, video: torch.Tensor, weights: VAELossWeights | None = None, generator=None
 ) -> tuple[torch.Tensor, dict[str, float]]:
