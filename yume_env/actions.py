@@ -103,6 +103,7 @@ def look_index(name: str) -> int:
     except ValueError:
         raise ValueError(f"look: got {name!r}; accepted: {', '.join(LOOKS)}") from None
 
+
 #: Characters accepted in event text: printable ASCII, including space and punctuation.
 EVENT_CHARSET: Final[str] = "".join(chr(c) for c in range(32, 127))
 
