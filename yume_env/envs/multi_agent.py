@@ -178,7 +178,22 @@ def _procedural(world_kwargs: dict) -> gym.Env:
 
 
 # ---------------------------------------------------------------------------------------------- directed
-class DirectedWorldEnv(ParallelEnv):
+class _AgentSpaces:
+    """Per-agent space lookup shared by both environments (unknown agents get a clear KeyError)."""
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.observation_spaces[self._agent(agent)]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.action_spaces[self._agent(agent)]
+
+    def _agent(self, agent) -> str:
+        if agent not in self.possible_agents:
+            raise KeyError(f"agent: got {agent!r}; accepted: {', '.join(self.possible_agents)}")
+        return agent
+
+
+class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
     """One Yume world shared by an ``"explorer"`` (camera moves) and a ``"director"`` (world events).
 
     Each step the two actions are merged into one world action: ``move`` and ``look`` from the
@@ -280,18 +295,6 @@ class DirectedWorldEnv(ParallelEnv):
                 )
             out.append(text)
         return tuple(out)
-
-    # -- spaces
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self.observation_spaces[self._agent(agent)]
-
-    def action_space(self, agent: str) -> spaces.Space:
-        return self.action_spaces[self._agent(agent)]
-
-    def _agent(self, agent) -> str:
-        if agent not in self.possible_agents:
-            raise KeyError(f"agent: got {agent!r}; accepted: {', '.join(self.possible_agents)}")
-        return agent
 
     # -- actions
     def event_of(self, director_action) -> str:
@@ -400,7 +403,7 @@ def _unbatch(infos: dict, i: int) -> dict:
     return out
 
 
-class ExplorersEnv(ParallelEnv):
+class ExplorersEnv(_AgentSpaces, ParallelEnv):
     """N explorers, each moving the camera of its OWN world; the worlds are stepped as one batch.
 
     Agent ``"explorer_i"`` acts in world ``i`` only and observes only that world's frames; nothing
@@ -487,18 +490,6 @@ class ExplorersEnv(ParallelEnv):
         self.action_spaces = {a: spaces.Dict(dict(entries)) for a in self.possible_agents}
         self._cycles = 0
         self._last_frames: list[np.ndarray | None] = [None] * num_explorers
-
-    # -- spaces
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self.observation_spaces[self._agent(agent)]
-
-    def action_space(self, agent: str) -> spaces.Space:
-        return self.action_spaces[self._agent(agent)]
-
-    def _agent(self, agent) -> str:
-        if agent not in self.possible_agents:
-            raise KeyError(f"agent: got {agent!r}; accepted: explorer_0..explorer_{self.num_explorers - 1}")
-        return agent
 
     # -- actions
     def world_action(self, agent: str, action) -> dict:
