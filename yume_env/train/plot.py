@@ -16,8 +16,13 @@ def _smooth(y: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def plot_losses(losses: dict, path: str | Path) -> Path:
-    """Write the VAE and DiT loss curves (raw and smoothed) to a PNG; returns its path."""
+def plot_losses(losses: dict, path: str | Path, validation: dict | None = None) -> Path:
+    """Write the VAE and DiT loss curves (raw and smoothed) to a PNG; returns its path.
+
+    ``validation`` may hold ``vae`` / ``decoder`` lists of ``[step, held-out PSNR]`` (decoder steps are
+    drawn after the VAE's); they are drawn over the training-batch PSNR.
+    """
+    validation = validation or {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,6 +40,18 @@ def plot_losses(losses: dict, path: str | Path) -> Path:
     if len(vae):
         ax.plot(vae[:, 0], vae[:, 2], alpha=0.3, color="C1")
         ax.plot(vae[:, 0], _smooth(vae[:, 2], 10), color="C1")
+    offset = vae[-1, 0] if len(vae) else 0
+    dec = np.array(losses.get("decoder") or [], dtype=float).reshape(-1, 3)
+    if len(dec):
+        ax.plot(dec[:, 0] + offset, _smooth(dec[:, 2], 10), color="C4", label="decoder fine-tuning (batches)")
+    for key, color, shift in (("vae", "k", 0), ("decoder", "C3", offset)):
+        val = np.array(validation.get(key) or [], dtype=float).reshape(-1, 2)
+        if len(val):
+            ax.plot(
+                val[:, 0] + shift, val[:, 1], "o-", color=color, ms=3, label=f"{key}: held-out full frames"
+            )
+    if len(dec) or validation:
+        ax.legend(fontsize=8)
     ax.set(title="autoencoder reconstruction PSNR (dB)", xlabel="step")
     ax = axes[2]
     if len(dit):

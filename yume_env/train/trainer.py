@@ -567,7 +567,8 @@ class Trainer:
         try:
             from yume_env.train.plot import plot_losses
 
-            plot_losses(self.state["losses"], self.out / LOSS_PNG)
+            val = {k: self.state.get(f"{k}_val") for k in ("vae", "decoder")}
+            plot_losses(self.state["losses"], self.out / LOSS_PNG, val)
         except ImportError as exc:  # matplotlib is optional
             self.log(f"loss plot skipped: {exc}")
         self._last_ckpt = time.perf_counter()
