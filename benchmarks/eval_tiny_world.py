@@ -144,14 +144,95 @@ def run_pair(penv, world, state, start, actions) -> tuple[list[np.ndarray], list
     return truth, model
 
 
-def evaluate(checkpoint: str | None, seeds: int, blocks: int, log=print) -> dict:
-    import gymnasium as gym
+_WORLDS: dict = {}
 
-    import yume_env  # noqa: F401  (registers the environments)
-    from yume_env.envs.procedural_env import YumeProceduralEnv
 
-    world = gym.make("YumeWorld-v0", model="tiny", checkpoint=checkpoint, device="cpu").unwrapped
-    penv = YumeProceduralEnv(resolution=world.stream.resolution, frames_per_block=29)
+def _worlds(checkpoint: str | None, threads: int | None):
+    key = checkpoint
+    if key not in _WORLDS:
+        import gymnasium as gym
+        import torch
+
+        import yume_env  # noqa: F401  (registers the environments)
+        from yume_env.envs.procedural_env import YumeProceduralEnv
+
+        if threads:
+            torch.set_num_threads(threads)
+        world = gym.make("YumeWorld-v0", model="tiny", checkpoint=checkpoint, device="cpu").unwrapped
+        penv = YumeProceduralEnv(resolution=world.stream.resolution, frames_per_block=29, render_threads=1)
+        _WORLDS[key] = (world, penv)
+    return _WORLDS[key]
+
+
+def evaluate_seed(seed: int, checkpoint: str | None, blocks: int, threads: int | None = None) -> dict:
+    """Every measurement of one held-out seed (raw numbers; :func:`evaluate` aggregates them)."""
+    world, penv = _worlds(checkpoint, threads)
+    out = {"psnr": {}, "direction": [], "events": {}}
+    penv.reset(seed=seed)
+    state = penv.snapshot()
+    start = penv.start_image()
+    for kind in SEQUENCE_TYPES:
+        acts = [(m, lk, "") for m, lk in sequence(kind, seed, blocks)]
+        truth, model = run_pair(penv, world, state, start, acts)
+        rows = []
+        for k, (t, m) in enumerate(zip(truth, model)):
+            rows.append((frame_psnrs(m, t), frame_psnrs(np.broadcast_to(start, t.shape), t)))
+            if kind in ("pan", "tilt"):
+                axis = 0 if kind == "pan" else 1
+                gt = block_motion(t)[axis]
+                md = block_motion(m)[axis]
+                ok = abs(md) >= 0.5 and np.sign(md) == np.sign(gt)
+                out["direction"].append(
+                    {
+                        "kind": kind,
+                        "seed": seed,
+                        "block": k,
+                        "look": acts[k][1],
+                        "truth": gt,
+                        "model": md,
+                        "ok": bool(ok),
+                    }
+                )
+        out["psnr"][kind] = rows
+        out.setdefault("vae_psnr", {})[kind] = _autoencoded_psnr(world, truth[0])
+    control_t, control_m = run_pair(penv, world, state, start, [(0, 0, ""), (0, 0, "")])
+    for name, (text, measure, _) in EVENTS.items():
+        f = MEASURES[measure]
+        truth, model = run_pair(penv, world, state, start, [(0, 0, text), (0, 0, "")])
+        out["events"][name] = {
+            "truth": f(truth[1]),
+            "truth_control": f(control_t[1]),
+            "model": f(model[1]),
+            "model_control": f(control_m[1]),
+        }
+    return out
+
+
+def _autoencoded_psnr(world, frames: np.ndarray) -> float:
+    """PSNR of a ground-truth block after the model's VAE (encode + decode): the ceiling for the model."""
+    import torch
+
+    model = world.stream.model
+    video = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
+    rec = model.decode(_encode(model, video))
+    rec = ((rec[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    return float(np.mean(frame_psnrs(rec, frames)))
+
+
+def _encode(model, video):
+    import torch
+
+    with torch.inference_mode():
+        return model.vae.encode(video.to(model.device, model.vae.dtype))
+
+
+def _seed_job(args):
+    return evaluate_seed(*args)
+
+
+def evaluate(
+    checkpoint: str | None, seeds: int, blocks: int, jobs: int = 1, threads: int | None = 1, log=print
+) -> dict:
     psnr_model = {k: [] for k in SEQUENCE_TYPES}
     psnr_base = {k: [] for k in SEQUENCE_TYPES}
     first_model = {k: [] for k in SEQUENCE_TYPES}
@@ -159,48 +240,38 @@ def evaluate(checkpoint: str | None, seeds: int, blocks: int, log=print) -> dict
     per_block = {k: [[] for _ in range(blocks)] for k in SEQUENCE_TYPES}
     direction = {"pan": [], "tilt": []}
     events = {name: {k: [] for k in ("model", "model_control", "truth", "truth_control")} for name in EVENTS}
+    vae_psnr = {k: [] for k in SEQUENCE_TYPES}
     t0 = time.perf_counter()
-    for seed in range(seeds):
-        penv.reset(seed=seed)
-        state = penv.snapshot()
-        start = penv.start_image()
-        for kind in SEQUENCE_TYPES:
-            acts = [(m, lk, "") for m, lk in sequence(kind, seed, blocks)]
-            truth, model = run_pair(penv, world, state, start, acts)
-            for k, (t, m) in enumerate(zip(truth, model)):
-                pm = frame_psnrs(m, t)
-                pb = frame_psnrs(np.broadcast_to(start, t.shape), t)
+    args = [(seed, checkpoint, blocks, threads) for seed in range(seeds)]
+    if jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            results = []
+            for r in pool.imap(_seed_job, args):
+                results.append(r)
+                log(f"seed {len(results)}/{seeds} done ({time.perf_counter() - t0:.0f} s)")
+    else:
+        results = []
+        for a in args:
+            results.append(_seed_job(a))
+            log(f"seed {len(results)}/{seeds} done ({time.perf_counter() - t0:.0f} s)")
+    for r in results:
+        for kind, rows in r["psnr"].items():
+            for k, (pm, pb) in enumerate(rows):
                 psnr_model[kind] += pm
                 psnr_base[kind] += pb
                 per_block[kind][k].append(float(np.mean(pm)))
                 if k == 0:
                     first_model[kind] += pm
                     first_base[kind] += pb
-                if kind in direction:
-                    axis = 0 if kind == "pan" else 1
-                    gt = block_motion(t)[axis]
-                    md = block_motion(m)[axis]
-                    ok = abs(md) >= 0.5 and np.sign(md) == np.sign(gt)
-                    direction[kind].append(
-                        {
-                            "seed": seed,
-                            "block": k,
-                            "look": acts[k][1],
-                            "truth": gt,
-                            "model": md,
-                            "ok": bool(ok),
-                        }
-                    )
-        control_t, control_m = run_pair(penv, world, state, start, [(0, 0, ""), (0, 0, "")])
-        for name, (text, measure, _) in EVENTS.items():
-            f = MEASURES[measure]
-            truth, model = run_pair(penv, world, state, start, [(0, 0, text), (0, 0, "")])
-            ev = events[name]
-            ev["truth"].append(f(truth[1]))
-            ev["truth_control"].append(f(control_t[1]))
-            ev["model"].append(f(model[1]))
-            ev["model_control"].append(f(control_m[1]))
-        log(f"seed {seed + 1}/{seeds} done ({time.perf_counter() - t0:.0f} s)")
+        for row in r["direction"]:
+            direction[row["kind"]].append(row)
+        for kind, v in r["vae_psnr"].items():
+            vae_psnr[kind].append(v)
+        for name, vals in r["events"].items():
+            for key, v in vals.items():
+                events[name][key].append(v)
 
     result = {
         "seeds": seeds,
@@ -218,6 +289,7 @@ def evaluate(checkpoint: str | None, seeds: int, blocks: int, log=print) -> dict
             "first_block_model_db": float(np.mean(first_model[kind])),
             "first_block_baseline_db": float(np.mean(first_base[kind])),
             "per_block_model_db": [float(np.mean(v)) for v in per_block[kind]],
+            "first_block_autoencoded_db": float(np.mean(vae_psnr[kind])),
         }
     for kind, rows in direction.items():
         gt_expected = [
@@ -259,13 +331,15 @@ def markdown(result: dict) -> str:
         f"Held-out procedural seeds: {result['seeds']} (0..{result['seeds'] - 1}), {result['blocks']} blocks "
         f"per sequence, model: {result['checkpoint']}; {result['seconds']:.0f} s on CPU.",
         "",
-        "| action type | model PSNR (dB) | repeat-last-frame PSNR (dB) | margin | block 1: model | block 1: baseline |",
-        "|---|---|---|---|---|---|",
+        "| action type | model PSNR (dB) | repeat-last-frame PSNR (dB) | margin | block 1: model "
+        "| block 1: baseline | block 1: ground truth through the VAE |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kind, r in result["psnr"].items():
         lines.append(
             f"| {kind} | {r['model_db']:.2f} | {r['baseline_db']:.2f} | {r['model_db'] - r['baseline_db']:+.2f} "
-            f"| {r['first_block_model_db']:.2f} | {r['first_block_baseline_db']:.2f} |"
+            f"| {r['first_block_model_db']:.2f} | {r['first_block_baseline_db']:.2f} "
+            f"| {r['first_block_autoencoded_db']:.2f} |"
         )
     lines += [
         "",
@@ -304,15 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--blocks", type=int, default=8, help="blocks per action sequence (default 8)")
     p.add_argument("--json", type=Path, help="write the results as JSON here")
     p.add_argument("--markdown", type=Path, help="write the tables as markdown here")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process (default 1)")
+    p.add_argument("--jobs", type=int, default=1, help="seeds evaluated in parallel processes (default 1)")
     args = p.parse_args(argv)
     if args.seeds < 1 or args.blocks < 1:
         p.error("--seeds and --blocks: accepted: integers >= 1")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    result = evaluate(args.checkpoint, args.seeds, args.blocks, log=lambda m: print(m, file=sys.stderr))
+    result = evaluate(
+        args.checkpoint,
+        args.seeds,
+        args.blocks,
+        args.jobs,
+        args.threads,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     text = markdown(result)
     print(text)
     if args.json:
