@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -385,6 +386,7 @@ def train_ppo(
     import time
 
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import HumanOutputFormat, Logger
     from stable_baselines3.common.monitor import Monitor
 
     total_timesteps = _positive_int("total_timesteps", total_timesteps)
@@ -424,6 +426,10 @@ def train_ppo(
             seed=seed,
             device="cpu",
             verbose=verbose,
+        )
+        # SB3's default logger creates a /tmp/SB3-<date> folder per run even when it writes nothing.
+        model.set_logger(
+            Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
         )
         model.learn(total_timesteps=total_timesteps, callback=callback)
         returns = [float(r) for r in env.get_episode_rewards()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -270,7 +271,18 @@ class _NoPose(gym.Env):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("ppo")
-    result = train_ppo(
+    logdir = tmp_path_factory.mktemp("sb3-logs")
+    with pytest.MonkeyPatch.context() as mp:
+        # SB3's default logger makes an SB3-<date> folder in the temp dir; the agent must not use it
+        mp.delenv("SB3_LOGDIR", raising=False)
+        mp.setattr(tempfile, "tempdir", str(logdir))
+        result = _train(out)
+    assert not list(logdir.glob("SB3-*")), "training left an SB3 logger folder behind"
+    return result
+
+
+def _train(out):
+    return train_ppo(
         out,
         env_kwargs={**PROC, "max_episode_steps": 8},
         instruction="turn right",
@@ -281,7 +293,6 @@ def trained(tmp_path_factory):
         size=(36, 36),
         features_dim=32,
     )
-    return result
 
 
 def test_train_ppo_saves_model_and_curve(trained):

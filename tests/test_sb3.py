@@ -270,8 +270,10 @@ def test_gymnasium_check_env(sb3_env):
 
 def test_ppo_cnn_policy_learns_and_predicts(sb3_env):
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
 
     model = PPO("CnnPolicy", sb3_env, n_steps=32, batch_size=32, n_epochs=2, device="cpu", seed=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-<date> folder in /tmp
     start = time.perf_counter()
     model.learn(128)  # four rollouts of 32 env steps (episodes of 4 blocks) and their updates
     elapsed = time.perf_counter() - start
