@@ -37,7 +37,7 @@ from gymnasium import spaces
 
 from agents.instruction_follower import plan
 from yume_env.actions import LOOK_VECTORS, MOVE_VECTORS
-from yume_env.envs.wrappers import ChannelFirstFrames, DiscreteActions
+from yume_env.envs.wrappers import ChannelFirstFrames, DiscreteActions, wrap_sb3
 
 __all__ = [
     "PPOPolicy",
@@ -163,10 +163,9 @@ def wrap_for_sb3(
     moves: Sequence[int | str] | None = None,
     looks: Sequence[int | str] | None = None,
 ) -> DiscreteActions:
-    """``env`` with channel-first frames and a ``Discrete`` action index (what SB3's PPO accepts)."""
-    return DiscreteActions(
-        ChannelFirstFrames(env, size=size, frames=frames), events=events, moves=moves, looks=looks
-    )
+    """``env`` with channel-first frames and a ``Discrete`` action index (what SB3's PPO accepts);
+    :func:`yume_env.envs.wrappers.wrap_sb3` with positional arguments."""
+    return wrap_sb3(env, size=size, frames=frames, events=events, moves=moves, looks=looks)
 
 
 def make_training_env(

@@ -294,3 +294,22 @@ def test_make_sb3_env_options_and_errors(sb3_env):
         make_sb3_env(image=start_image(), events=[1], **TINY_WORLD)
     with pytest.raises(ValueError, match=r"^observation space: got Box\(-inf, inf"):
         make_sb3_env(image=start_image(), obs_mode="latent", **TINY_WORLD)
+
+
+def test_make_sb3_env_wraps_the_procedural_world_too():
+    from stable_baselines3.common.env_checker import check_env
+
+    env = make_sb3_env(
+        "YumeProcedural-v0",
+        resolution=(36, 48),
+        frames_per_block=2,
+        render_threads=1,
+        size=(32, 32),
+        moves=[0, 1],
+    )
+    assert env.observation_space.shape == (3, 32, 32) and env.action_space.n == 2 * 9
+    check_env(env)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(1)
+    assert obs.shape == (3, 32, 32) and obs.dtype == np.uint8
+    env.close()

@@ -7,7 +7,8 @@ provide exactly that:
 - :class:`DiscreteActions`: one ``Discrete(n)`` index per (move, look[, event from a fixed catalog]).
 - :class:`ChannelFirstFrames`: the block's frames as a ``(C, H, W)`` ``uint8`` image, optionally
   resized (bilinear) and with the last ``k`` frames stacked on the channel axis.
-- :func:`make_sb3_env`: ``gym.make("YumeWorld-v0", ...)`` with both applied.
+- :func:`wrap_sb3` applies both to any env with the Yume spaces; :func:`make_sb3_env` is
+  ``gym.make("YumeWorld-v0", ...)`` (or another id) with both applied.
 
 Both wrappers record their constructor arguments, so ``env.spec`` describes the wrapped environment
 and ``env.spec.make()`` (or ``gym.make(env.spec)``) rebuilds it.
@@ -33,7 +34,14 @@ from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES, look
 from yume_env.envs.validation import parse_action
 from yume_env.world.stream import Action
 
-__all__ = ["FRAME_SELECTIONS", "ChannelFirstFrames", "DiscreteActions", "make_sb3_env", "resize_bilinear"]
+__all__ = [
+    "FRAME_SELECTIONS",
+    "ChannelFirstFrames",
+    "DiscreteActions",
+    "make_sb3_env",
+    "resize_bilinear",
+    "wrap_sb3",
+]
 
 _CHARSET = frozenset(EVENT_CHARSET)
 
@@ -316,26 +324,46 @@ class ChannelFirstFrames(gym.ObservationWrapper, gym.utils.RecordConstructorArgs
 
 
 # ---------------------------------------------------------------------------------------------- factory
-def make_sb3_env(
+def wrap_sb3(
+    env: gym.Env,
     *,
     events: Sequence[str] | None = None,
     size: tuple[int, int] | None = (64, 64),
     frames: str | int = "last",
     moves: Sequence[int | str] | None = None,
     looks: Sequence[int | str] | None = None,
-    **yume_kwargs,
-) -> gym.Env:
-    """``YumeWorld-v0`` ready for stable-baselines3: ``Discrete`` actions, ``(C, H, W)`` uint8 images.
+) -> DiscreteActions:
+    """``env`` (any env with the Yume spaces) with ``Discrete`` actions and ``(C, H, W)`` uint8 images.
 
-    ``yume_kwargs`` go to ``gym.make("YumeWorld-v0", ...)`` (``image``, ``prompt``, ``model``,
-    ``max_episode_steps``, ...; ``obs_mode`` defaults to ``"frames"``). ``events``/``moves``/``looks``
-    go to :class:`DiscreteActions`, ``size``/``frames`` to :class:`ChannelFirstFrames`.
+    ``events``/``moves``/``looks`` go to :class:`DiscreteActions`, ``size``/``frames`` to
+    :class:`ChannelFirstFrames`.
     """
-    yume_kwargs.setdefault("obs_mode", "frames")
-    env = gym.make("YumeWorld-v0", **yume_kwargs)
+    return DiscreteActions(
+        ChannelFirstFrames(env, size=size, frames=frames), events=events, moves=moves, looks=looks
+    )
+
+
+def make_sb3_env(
+    env_id: str = "YumeWorld-v0",
+    *,
+    events: Sequence[str] | None = None,
+    size: tuple[int, int] | None = (64, 64),
+    frames: str | int = "last",
+    moves: Sequence[int | str] | None = None,
+    looks: Sequence[int | str] | None = None,
+    **env_kwargs,
+) -> gym.Env:
+    """``gym.make(env_id, ...)`` ready for stable-baselines3 (:func:`wrap_sb3`).
+
+    ``env_id`` is ``"YumeWorld-v0"`` (default) or ``"YumeProcedural-v0"``. ``env_kwargs`` go to
+    ``gym.make`` (``image``, ``prompt``, ``model``, ``max_episode_steps``, ...; ``obs_mode`` defaults
+    to ``"frames"`` for YumeWorld-v0).
+    """
+    if env_id == "YumeWorld-v0":
+        env_kwargs.setdefault("obs_mode", "frames")
+    env = gym.make(env_id, **env_kwargs)
     try:
-        env = ChannelFirstFrames(env, size=size, frames=frames)
-        return DiscreteActions(env, events=events, moves=moves, looks=looks)
+        return wrap_sb3(env, events=events, size=size, frames=frames, moves=moves, looks=looks)
     except Exception:
         env.close()
         raise
