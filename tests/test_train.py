@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from yume_env.model.checkpoint import CheckpointError
-from yume_env.model.pipeline import TINY_CHECKPOINT, build_model, load_checkpoint
+from yume_env.model.pipeline import build_model, load_checkpoint
 from yume_env.train import cli
 from yume_env.train.data import (
     MIRROR_LOOK,
@@ -219,12 +219,3 @@ def test_cli_errors(tmp_path, capsys):
         load_checkpoint(bad, "cpu")
     code = cli.main(["--out", str(tmp_path / "x"), "--init", str(bad), "--no-progress", "--workers", "0"])
     assert code == 1
-
-
-@pytest.mark.skipif(not (TINY_CHECKPOINT / "config.json").is_file(), reason="no shipped tiny checkpoint")
-def test_shipped_checkpoint_is_small_and_loads_strictly():
-    size = sum(p.stat().st_size for p in TINY_CHECKPOINT.rglob("*") if p.is_file())
-    assert size < 40e6
-    model = load_checkpoint(TINY_CHECKPOINT, "cpu")
-    assert model.preset.name == "tiny" and model.dit.dtype == torch.float32
-    assert model.preset.resolution == (96, 160)
