@@ -50,7 +50,7 @@ def plot_losses(losses: dict, path: str | Path, validation: dict | None = None) 
             ax.plot(
                 val[:, 0] + shift, val[:, 1], "o-", color=color, ms=3, label=f"{key}: held-out full frames"
             )
-    if len(dec) or validation:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.set(title="autoencoder reconstruction PSNR (dB)", xlabel="step")
     ax = axes[2]
