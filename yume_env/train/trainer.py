@@ -150,6 +150,14 @@ def export_checkpoint(model: YumeModel, folder: Path, dtype: str = "float16") ->
     return Path(folder)
 
 
+def _optimize(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One step of ``opt`` on ``loss``, gradients clipped to norm 1 over the optimizer's parameters."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+    opt.step()
+
+
 class _Timer:
     def __init__(self, budget: float | None):
         self.start = time.perf_counter()
@@ -314,6 +322,15 @@ class Trainer:
         self.state["episodes_seen"] += len(episodes)
         return episodes
 
+    def _checkpoint_if_due(self, phase: str, seconds: float, now: float) -> float:
+        """Save when ``checkpoint_every`` has passed, booking ``seconds`` to ``phase`` first; returns
+        the seconds still to book (0 after a save)."""
+        if now - self._last_ckpt <= self.cfg.checkpoint_every:
+            return seconds
+        self.state["seconds"][phase] += seconds
+        self.save()
+        return 0.0
+
     # ------------------------------------------------------------------ phases
     def train_vae(self) -> None:
         cfg, st = self.cfg, self.state
@@ -345,10 +362,7 @@ class Trainer:
             video = to_video(clips, self.device)
             with self._autocast():
                 loss, stats = vae_loss(vae, video, weights, gen)
-            self.vae_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-            self.vae_opt.step()
+            _optimize(self.vae_opt, loss)
             st["vae_step"] += 1
             bar.update(1)
             now = time.perf_counter()
@@ -363,10 +377,7 @@ class Trainer:
                 st["vae_val"].append([st["vae_step"], self._validate_vae(val)])
                 bar.write(f"vae step {st['vae_step']}: held-out reconstruction {st['vae_val'][-1][1]:.2f} dB")
                 last = time.perf_counter()
-            if now - self._last_ckpt > cfg.checkpoint_every:
-                st["seconds"]["vae"] += t_acc
-                t_acc = 0.0
-                self.save()
+            t_acc = self._checkpoint_if_due("vae", t_acc, now)
         bar.close()
         st["seconds"]["vae"] += t_acc
         vae.eval()
@@ -448,10 +459,7 @@ class Trainer:
             batch = self.store.sample(self.rng, cfg.batch, self.contexts, cfg.max_history_blocks)
             with self._autocast():
                 loss, stats = flow_matching_loss(m.dit, batch, self.rng, flow)
-            self.dit_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(m.dit.parameters(), 1.0)
-            self.dit_opt.step()
+            _optimize(self.dit_opt, loss)
             self.ema.update(m.dit, step)
             st["dit_step"] += 1
             bar.update(1)
@@ -461,10 +469,7 @@ class Trainer:
             if st["dit_step"] % cfg.log_every == 0 or st["dit_step"] == cfg.dit_steps:
                 st["losses"]["dit"].append([st["dit_step"], stats["loss"], stats["x0_mse_high_noise"]])
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", eps=len(self.store), lr=f"{lr:.1e}")
-            if now - self._last_ckpt > cfg.checkpoint_every:
-                st["seconds"]["dit"] += t_acc
-                t_acc = 0.0
-                self.save()
+            t_acc = self._checkpoint_if_due("dit", t_acc, now)
         bar.close()
         st["seconds"]["dit"] += t_acc
         m.dit.eval()
@@ -507,12 +512,7 @@ class Trainer:
                 )
                 with self._autocast():
                     loss, stats = decoder_loss(vae, to_video(clips, self.device), generator=gen)
-                self.dec_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(
-                    list(vae.decoder.parameters()) + list(vae.conv2.parameters()), 1.0
-                )
-                self.dec_opt.step()
+                _optimize(self.dec_opt, loss)
                 st["decoder_step"] += 1
                 bar.update(1)
                 now = time.perf_counter()
@@ -527,10 +527,7 @@ class Trainer:
                         f"decoder step {st['decoder_step']}: held-out reconstruction {st['decoder_val'][-1][1]:.2f} dB"
                     )
                     last = time.perf_counter()
-                if now - self._last_ckpt > cfg.checkpoint_every:
-                    st["seconds"]["decoder"] += t_acc
-                    t_acc = 0.0
-                    self.save()
+                t_acc = self._checkpoint_if_due("decoder", t_acc, now)
         finally:
             src.close()
             vae.eval()
