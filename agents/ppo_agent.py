@@ -45,7 +45,6 @@ __all__ = [
     "TrainResult",
     "make_training_env",
     "train_ppo",
-    "wrap_for_sb3",
 ]
 
 FORMAT = "yume-env-ppo/1"
@@ -155,19 +154,6 @@ class PoseInstructionReward(gym.Wrapper):
 
 
 # ---------------------------------------------------------------------------------------------- envs
-def wrap_for_sb3(
-    env: gym.Env,
-    size: tuple[int, int] | None = (64, 64),
-    frames: str | int = "last",
-    events: Sequence[str] | None = None,
-    moves: Sequence[int | str] | None = None,
-    looks: Sequence[int | str] | None = None,
-) -> DiscreteActions:
-    """``env`` with channel-first frames and a ``Discrete`` action index (what SB3's PPO accepts);
-    :func:`yume_env.envs.wrappers.wrap_sb3` with positional arguments."""
-    return wrap_sb3(env, size=size, frames=frames, events=events, moves=moves, looks=looks)
-
-
 def make_training_env(
     env_id: str = "YumeProcedural-v0",
     env_kwargs: dict | None = None,
@@ -175,14 +161,14 @@ def make_training_env(
     **wrapper_kwargs,
 ) -> gym.Env:
     """``gym.make(env_id, **env_kwargs)``, with :class:`PoseInstructionReward` for ``instruction``
-    (when given) and the SB3 wrappers (``wrapper_kwargs`` go to :func:`wrap_for_sb3`)."""
+    (when given) and the SB3 wrappers (``wrapper_kwargs`` go to :func:`yume_env.envs.wrappers.wrap_sb3`)."""
     if env_kwargs is not None and not isinstance(env_kwargs, dict):
         raise TypeError(f"env_kwargs: got {type(env_kwargs).__name__}; accepted: a dict or None")
     env = gym.make(env_id, **(env_kwargs or {}))
     try:
         if instruction is not None:
             env = PoseInstructionReward(env, instruction)
-        return wrap_for_sb3(env, **wrapper_kwargs)
+        return wrap_sb3(env, **wrapper_kwargs)
     except Exception:
         env.close()
         raise
