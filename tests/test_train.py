@@ -8,14 +8,19 @@ import numpy as np
 import pytest
 import torch
 
+from yume_env.actions import LOOKS
 from yume_env.model.checkpoint import CheckpointError
 from yume_env.model.pipeline import build_model, load_checkpoint
 from yume_env.train import cli
 from yume_env.train.data import (
     MIRROR_LOOK,
     MIRROR_MOVE,
+    REVERSE_LOOK,
+    EncodedEpisode,
+    EpisodeSource,
     FramePool,
     LatentStore,
+    encode_episode,
     episode_actions,
     mirror_episode,
     rollout_episode,
@@ -177,6 +182,9 @@ def test_cli_trains_checkpoints_resumes_and_exports(tmp_path):
     assert (state["vae_step"], state["dit_step"], state["phase"]) == (3, 3, "done")
     assert len(state["losses"]["vae"]) == 3 and len(state["losses"]["dit"]) == 3
     assert (out / "loss_curve.png").stat().st_size > 1000
+    # held-out transformer losses after the last step: [step, loss, camera blocks, direction reversed]
+    ((step, loss, camera, reversed_),) = state["dit_val"]
+    assert step == 3 and all(np.isfinite([loss, camera, reversed_])) and camera != reversed_
     model = load_checkpoint(out / "checkpoint", "cpu")  # strict key and shape check
     assert model.preset.dit.dim == 32 and model.preset.vae.dim == 4
     ema = torch.load(out / "train_state.pt", weights_only=True)["ema"]["shadow"]
@@ -219,3 +227,48 @@ def test_cli_errors(tmp_path, capsys):
         load_checkpoint(bad, "cpu")
     code = cli.main(["--out", str(tmp_path / "x"), "--init", str(bad), "--no-progress", "--workers", "0"])
     assert code == 1
+
+
+def test_workers_encode_like_the_trainer(toy_model):
+    """Episodes rendered and encoded in a worker process equal the main process's encoding."""
+    vae = toy_model.vae
+    state = {k: v.detach().clone() for k, v in vae.state_dict().items()}
+    source = EpisodeSource(
+        [7], num_blocks=2, resolution=(32, 32), workers=1, encoder=(vae.config, state, True)
+    )
+    try:
+        (item,) = source.take(1)
+    finally:
+        source.close()
+    assert isinstance(item, EncodedEpisode) and item.seed == 7 and len(item.parts) == 2  # + mirror
+    expected = encode_episode(vae, rollout_episode(7, num_blocks=2, resolution=(32, 32)), mirror=True)
+    for (s0, b0, c0), (s1, b1, c1) in zip(item.parts, expected.parts):
+        assert c0 == c1
+        torch.testing.assert_close(s0, s1, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(b0, b1, atol=1e-5, rtol=1e-5)
+    assert not torch.equal(item.parts[0][1], item.parts[1][1])  # the mirror image is its own encoding
+    with pytest.raises(ValueError, match="workers"):
+        EpisodeSource([1], workers=0, encoder=(vae.config, state, True))
+
+
+def test_reverse_look_reverses_every_camera_move():
+    assert REVERSE_LOOK[0] == 0
+    for look in range(1, len(LOOKS)):
+        reversed_ = LOOKS[REVERSE_LOOK[look]]
+        flip = str.maketrans("↑↓←→", "↓↑→←")
+        assert reversed_ == LOOKS[look].translate(flip), look
+    assert all(REVERSE_LOOK[REVERSE_LOOK[i]] == i for i in range(len(LOOKS)))
+
+
+def test_cli_encode_workers_add_episodes_before_training(tmp_path):
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--blocks", "2", "--workers", "0", "--resolution", "32x32", "--no-progress"]
+    common += ["--vae-batch", "2", "--batch", "2", "--vae-steps", "1"]
+    assert cli.main([*common, "--episodes", "1", "--dit-steps", "1", *TOY_ARGS]) == 0
+    more = [*common, "--resume", "--episodes", "3", "--encode-workers", "2", "--dit-steps", "2"]
+    assert cli.main(more) == 0
+    state = _read_state(out)
+    assert (state["episodes_seen"], state["next_seed"], state["dit_step"]) == (3, 100_003, 2)
+    store = LatentStore.load(out / "latents.pt")
+    assert store.seeds == [100_000, 100_000, 100_001, 100_001, 100_002, 100_002]  # + mirrors, by seed
+    assert state["seconds"]["encode"] > 0

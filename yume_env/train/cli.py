@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--workers", type=_positive_int, help="rendering processes (default: CPU cores - 2, 0 = inline)"
     )
+    g.add_argument(
+        "--encode-workers",
+        type=_positive_int,
+        default=0,
+        help="processes that render AND encode the transformer's episodes, all before it trains "
+        "(for machines without a GPU; default 0: the main process encodes)",
+    )
     g.add_argument("--resolution", type=_resolution, default=(96, 160), help="HxW (default 96x160)")
     g.add_argument("--event-rate", type=float, default=0.12, help="share of blocks that start an event")
     g.add_argument("--no-mirror", action="store_true", help="no left-right mirrored copies")
@@ -155,6 +162,7 @@ def config_from_args(args: argparse.Namespace):
         blocks_per_episode=args.blocks,
         episodes=None if args.episodes == 0 else args.episodes,
         workers=workers,
+        encode_workers=args.encode_workers,
         event_rate=args.event_rate,
         mirror=not args.no_mirror,
         vae_steps=args.vae_steps,

@@ -36,6 +36,8 @@ from yume_env.world.captions import render_caption
 MIRROR_MOVE: tuple[int, ...] = (0, 1, 4, 3, 2, 6, 5, 8, 7)
 #: Camera index after a left-right mirror: pan right<->pan left (also combined with a tilt).
 MIRROR_LOOK: tuple[int, ...] = (0, 2, 1, 3, 4, 6, 5, 8, 7)
+#: Camera index with the direction reversed: right<->left, up<->down, up+right<->down+left, ...
+REVERSE_LOOK: tuple[int, ...] = (0, 2, 1, 4, 3, 8, 7, 6, 5)
 
 #: Event texts used in the data: every catalog event's canonical text plus a few other phrasings.
 EVENT_TEXTS: tuple[str, ...] = tuple(e.text for e in CATALOG) + ("sunset", "lights out", "thick fog")
@@ -196,15 +198,44 @@ def rollout_episode(
             env.close()
 
 
+@dataclass
+class EncodedEpisode:
+    """An episode as VAE latents: ``parts`` holds (start latents ``[C, 5, h, w]``, block latents
+    ``[K, C, 8, h, w]``, captions) for the episode and then, when mirrored, for its mirror image."""
+
+    seed: int
+    parts: list[tuple[torch.Tensor, torch.Tensor, list[str]]]
+
+
+@torch.no_grad()
+def encode_episode(vae, ep: Episode, mirror: bool = True, device=None) -> EncodedEpisode:
+    """``ep`` (and its left-right mirror image) encoded by ``vae``: the start image as a static
+    17-frame clip (five latents, as YumeWorld-v0 encodes a start image) and every block on its own."""
+    parts = []
+    for e in (ep, mirror_episode(ep)) if mirror else (ep,):
+        start = to_video(np.repeat(e.start[None], IMAGE_FRAMES, axis=0)[None], device)
+        parts.append((vae.encode(start)[0], vae.encode(to_video(e.frames, device)), e.captions()))
+    return EncodedEpisode(ep.seed, parts)
+
+
 _WORKER_ENV = None
+_WORKER_VAE = None  # (vae, mirror) when the workers also encode
 
 
-def _worker_init() -> None:
+def _worker_init(encoder: tuple | None = None) -> None:
+    global _WORKER_VAE
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
+    if encoder is not None:
+        from yume_env.model.vae import WanVAE
+
+        config, state, mirror = encoder
+        vae = WanVAE(config)
+        vae.load_state_dict(state)
+        _WORKER_VAE = (vae.eval(), mirror)
 
 
-def _worker_rollout(args: tuple) -> Episode:
+def _worker_rollout(args: tuple) -> Episode | EncodedEpisode:
     global _WORKER_ENV
     seed, num_blocks, resolution, event_rate, start_event_rate = args
     from yume_env.envs.procedural_env import YumeProceduralEnv
@@ -213,7 +244,10 @@ def _worker_rollout(args: tuple) -> Episode:
         _WORKER_ENV = YumeProceduralEnv(
             resolution=tuple(resolution), frames_per_block=BLOCK_FRAMES, render_threads=1
         )
-    return rollout_episode(seed, num_blocks, tuple(resolution), event_rate, start_event_rate, _WORKER_ENV)
+    ep = rollout_episode(seed, num_blocks, tuple(resolution), event_rate, start_event_rate, _WORKER_ENV)
+    if _WORKER_VAE is not None:
+        return encode_episode(_WORKER_VAE[0], ep, mirror=_WORKER_VAE[1])
+    return ep
 
 
 class EpisodeSource:
@@ -222,6 +256,10 @@ class EpisodeSource:
     ``poll()`` returns the episodes finished since the last call without waiting; ``take(n)`` waits
     for ``n``. Workers keep at most ``2 * workers`` episodes in flight, so memory stays bounded by what
     the trainer has collected.
+
+    With ``encoder = (vae_config, vae_state_dict, mirror)`` the workers also encode each episode
+    (:func:`encode_episode`) and deliver :class:`EncodedEpisode` items: on a machine without a GPU
+    this spreads the autoencoder's work over the worker processes instead of the trainer's.
     """
 
     def __init__(
@@ -232,16 +270,23 @@ class EpisodeSource:
         workers: int = 0,
         event_rate: float = 0.12,
         start_event_rate: float = 0.1,
+        encoder: tuple | None = None,
     ):
+        if encoder is not None and workers < 1:
+            raise ValueError(f"workers: got {workers}; encoding in workers needs at least 1")
         self._seeds = iter(seeds)
         self._args = (num_blocks, tuple(resolution), event_rate, start_event_rate)
         self.workers = int(workers)
+        self.encoding = encoder is not None
         self._pool = None
         self._pending: set[Future] = set()
         self.exhausted = False
         if self.workers > 0:
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+                self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(encoder,),
             )
             self._fill()
 

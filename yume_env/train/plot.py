@@ -20,7 +20,8 @@ def plot_losses(losses: dict, path: str | Path, validation: dict | None = None) 
     """Write the VAE and DiT loss curves (raw and smoothed) to a PNG; returns its path.
 
     ``validation`` may hold ``vae`` / ``decoder`` lists of ``[step, held-out PSNR]`` (decoder steps are
-    drawn after the VAE's); they are drawn over the training-batch PSNR.
+    drawn after the VAE's), drawn over the training-batch PSNR, and ``dit`` rows of ``[step, held-out
+    loss, camera-block loss, same with the direction reversed]``, drawn over the transformer loss.
     """
     validation = validation or {}
     import matplotlib
@@ -60,7 +61,20 @@ def plot_losses(losses: dict, path: str | Path, validation: dict | None = None) 
         ok = np.isfinite(dit[:, 2])
         if ok.any():
             ax.plot(dit[ok, 0], _smooth(dit[ok, 2], 10), color="C3", label="x0 MSE at s >= 0.7")
-        ax.legend()
+    dval = np.array(validation.get("dit") or [], dtype=float).reshape(-1, 4)
+    if len(dval):
+        ax.plot(dval[:, 0], dval[:, 1], "o-", color="k", ms=3, label="held-out loss")
+        if np.isfinite(dval[:, 3]).any():
+            ax.plot(
+                dval[:, 0],
+                dval[:, 3] - dval[:, 2],
+                "s--",
+                color="C5",
+                ms=3,
+                label="held-out camera blocks: loss gap, direction reversed",
+            )
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     ax.set(title="transformer loss", xlabel="step", yscale="log")
     for a in axes:
         a.grid(alpha=0.3)

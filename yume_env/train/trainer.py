@@ -35,15 +35,15 @@ from yume_env.model.pipeline import YumeModel, build_model, load_checkpoint, res
 from yume_env.model.presets import TINY, with_configs
 from yume_env.train.data import (
     BLOCK_FRAMES,
-    IMAGE_FRAMES,
+    EncodedEpisode,
     Episode,
     EpisodeSource,
     FramePool,
     LatentStore,
-    mirror_episode,
+    encode_episode,
     to_video,
 )
-from yume_env.train.dit_train import EMA, FlowConfig, flow_matching_loss
+from yume_env.train.dit_train import EMA, FlowConfig, ValidationBatch, flow_matching_loss, validation_losses
 from yume_env.train.vae_train import VAELossWeights, decoder_loss, vae_loss
 
 CHECKPOINT_DIR = "checkpoint"
@@ -74,6 +74,7 @@ class TrainConfig:
     blocks_per_episode: int = 8
     episodes: int | None = 200
     workers: int = 0
+    encode_workers: int = 0
     event_rate: float = 0.12
     start_event_rate: float = 0.1
     mirror: bool = True
@@ -403,20 +404,107 @@ class Trainer:
         mse = torch.mean((rec.cpu() - clip) ** 2).item()
         return 10.0 * math.log10(4.0 / max(mse, 1e-12))
 
+    def _encoding_source(self) -> EpisodeSource:
+        """The DiT phase's source when workers encode (``encode_workers``): episodes arrive as latents."""
+        cfg = self.cfg
+        if self.source is not None and self.source.encoding:
+            return self.source
+        if (
+            self.source is not None
+        ):  # the autoencoder phase's renderers: their unseen episodes are re-rendered
+            self.source.close()
+            self.source = None
+        vae = self.model.vae
+        state = {k: v.detach().float().cpu() for k, v in vae.state_dict().items()}
+        start = int(self.state["next_seed"])
+        seeds = (
+            range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
+            if cfg.episodes is not None
+            else itertools.count(start)
+        )
+        self.source = EpisodeSource(
+            seeds,
+            cfg.blocks_per_episode,
+            cfg.resolution,
+            cfg.encode_workers,
+            cfg.event_rate,
+            cfg.start_event_rate,
+            encoder=(vae.config, state, cfg.mirror),
+        )
+        return self.source
+
     @torch.no_grad()
-    def _encode(self, episodes: list[Episode]) -> None:
-        """Encode episodes (and their mirror images) into the latent store."""
+    def _dit_validation_set(self, episodes: int = 4) -> list[ValidationBatch]:
+        """Held-out transformer samples: every block of ``episodes`` evaluation-range episodes (seeds
+        below the training range, not the benchmark's 0..N), encoded by the run's VAE, each with a
+        fixed noise and one of the sampler's noise levels, plus camera-reversed captions."""
+        from yume_env.train.data import REVERSE_LOOK, rollout_episode
+        from yume_env.world.captions import render_caption
+
+        cfg, m = self.cfg, self.model
+        rendered = [
+            rollout_episode(TRAIN_SEED_START - 2 - i, cfg.blocks_per_episode, cfg.resolution)
+            for i in range(episodes)
+        ]
+        encoded = [encode_episode(m.vae, ep, mirror=False, device=self.device) for ep in rendered]
+        gen = torch.Generator().manual_seed(1234)
+        levels = FlowConfig().sampler_levels()
+        out = []
+        for k in range(cfg.blocks_per_episode):
+            history, target, caps, swapped = [], [], [], []
+            for ep, enc in zip(rendered, encoded):
+                start, blocks, captions = enc.parts[0]
+                history.append(torch.cat([start, *blocks[:k]], dim=1))
+                target.append(blocks[k])
+                caps.append(captions[k])
+                look = int(ep.looks[k])
+                swapped.append(
+                    render_caption(int(ep.moves[k]), REVERSE_LOOK[look], ep.events[k]) if look else None
+                )
+            target_t = torch.stack(target)
+            enc = m.encode_text(caps + [c for c in swapped if c is not None])
+            it = iter(enc[len(caps) :])
+            out.append(
+                ValidationBatch(
+                    history=torch.stack(history).float(),
+                    target=target_t.float(),
+                    noise=torch.randn(target_t.shape, generator=gen),
+                    sigmas=np.array([levels[(k + j) % len(levels)] for j in range(len(rendered))]),
+                    contexts=[c.to(self.device) for c in enc[: len(caps)]],
+                    swapped=[None if c is None else next(it).to(self.device) for c in swapped],
+                )
+            )
+        return out
+
+    def _validate_dit(self, val: list[ValidationBatch]) -> str:
+        """Held-out losses of the EMA weights (what ships), recorded in ``state['dit_val']`` as
+        ``[step, loss, camera-block loss, same with the camera direction reversed]``."""
+        dit = self.model.dit
+        raw = {k: v.detach().clone() for k, v in dit.state_dict().items()}
+        self.ema.copy_to(dit)
+        try:
+            res = validation_losses(dit, val)
+        finally:
+            dit.load_state_dict(raw)
+        nan = float("nan")
+        row = [self.state["dit_step"], res["loss"], res.get("camera", nan), res.get("camera_swapped", nan)]
+        self.state["dit_val"].append(row)
+        return (
+            f"dit step {row[0]}: held-out loss {row[1]:.4f}; camera blocks {row[2]:.4f}, "
+            f"with the direction reversed {row[3]:.4f}"
+        )
+
+    @torch.no_grad()
+    def _encode(self, episodes: list[Episode | EncodedEpisode]) -> None:
+        """Add episodes to the latent store, encoding (and mirroring) those that arrive as frames."""
         if not episodes:
             return
         t0 = time.perf_counter()
-        vae = self.model.vae
         for ep in episodes:
-            for e in (ep, mirror_episode(ep)) if self.cfg.mirror else (ep,):
-                start = to_video(np.repeat(e.start[None], IMAGE_FRAMES, axis=0)[None], self.device)
-                blocks = to_video(e.frames, self.device)  # [K, 3, 29, H, W]
-                z0 = vae.encode(start)[0]
-                zb = vae.encode(blocks)
-                self.store.add(z0, zb, e.captions(), e.seed)
+            if isinstance(ep, Episode):
+                ep = encode_episode(self.model.vae, ep, self.cfg.mirror, self.device)
+            for start, blocks, captions in ep.parts:
+                self.store.add(start, blocks, captions, ep.seed)
         new_caps = self.store.captions[len(self.contexts) :]
         if new_caps:
             ctx = self.model.encode_text(new_caps)
@@ -437,15 +525,35 @@ class Trainer:
                     else []
                 )
                 self.log(f"dit: loaded {len(self.store)} encoded episodes from {cached}")
-        src = self._source()
         self._encode(self.episodes)
         self.episodes = []
+        if cfg.encode_workers:
+            src = self._encoding_source()
+            if cfg.episodes is not None and not src.done:
+                # a finite data set is rendered and encoded in full before training: on a machine
+                # without a GPU the trainer would only compete with the workers for the cores
+                t0 = time.perf_counter()
+                todo = cfg.episodes - st["episodes_seen"]
+                items: list[EncodedEpisode] = []
+                with _progress(todo, 0, "render+encode", cfg.progress) as bar:
+                    while not src.done:
+                        got = src.take(1)
+                        items += got
+                        bar.update(len(got))
+                items.sort(key=lambda e: e.seed)
+                st["seconds"]["encode"] += time.perf_counter() - t0
+                self._encode(self._receive(items))
+                self.log(f"dit: {len(self.store)} encoded episodes, {self.store.num_blocks} blocks")
+        else:
+            src = self._source()
         if len(self.store) == 0 or (src.workers == 0 and not src.done and cfg.episodes is not None):
             self._encode(self._receive(src.take(10**9 if src.workers == 0 else src.workers)))
         if len(self.store) == 0:
             raise TrainingError("data: no episodes available for the transformer")
         m.dit.train()
         flow = FlowConfig()
+        val = self._dit_validation_set() if cfg.val_every else []
+        st.setdefault("dit_val", [])
         timer = _Timer(cfg.dit_time)
         bar = _progress(cfg.dit_steps, st["dit_step"], "dit", cfg.progress)
         t_acc, last = 0.0, time.perf_counter()
@@ -469,9 +577,14 @@ class Trainer:
             if st["dit_step"] % cfg.log_every == 0 or st["dit_step"] == cfg.dit_steps:
                 st["losses"]["dit"].append([st["dit_step"], stats["loss"], stats["x0_mse_high_noise"]])
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", eps=len(self.store), lr=f"{lr:.1e}")
+            if val and st["dit_step"] % cfg.val_every == 0:
+                bar.write(self._validate_dit(val))
+                last = time.perf_counter()  # validation time is not training time
             t_acc = self._checkpoint_if_due("dit", t_acc, now)
         bar.close()
         st["seconds"]["dit"] += t_acc
+        if val and (not st["dit_val"] or st["dit_val"][-1][0] != st["dit_step"]):
+            self.log(self._validate_dit(val))
         m.dit.eval()
         if st["dit_step"] >= cfg.dit_steps:
             st["phase"] = "done"
@@ -564,7 +677,7 @@ class Trainer:
         try:
             from yume_env.train.plot import plot_losses
 
-            val = {k: self.state.get(f"{k}_val") for k in ("vae", "decoder")}
+            val = {k: self.state.get(f"{k}_val") for k in ("vae", "decoder", "dit")}
             plot_losses(self.state["losses"], self.out / LOSS_PNG, val)
         except ImportError as exc:  # matplotlib is optional
             self.log(f"loss plot skipped: {exc}")
