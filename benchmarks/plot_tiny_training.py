@@ -1,9 +1,11 @@
 """One picture of how the shipped tiny model was trained, over several chained runs.
 
 The shipped model came from runs chained with ``--init`` (a new run folder starting from the previous
-run's checkpoint), so each run's ``state.json`` counts its steps from 0. This script puts them end to
-end: the autoencoder steps of run 2 continue those of run 1, and so do the transformer steps, with a
-dashed line where a run starts. The ``state.json`` files of the shipped model's runs are kept in
+run's checkpoint, whose ``state.json`` counts its steps from 0) or continued with ``--resume`` (whose
+``state.json`` holds the earlier history too). This script puts them end to end: the autoencoder
+steps of run 2 continue those of run 1, and so do the transformer steps, with a dashed line where a
+run starts; a continued run draws only the steps it added. Held-out transformer losses (``dit_val``)
+are drawn as dots. The ``state.json`` files of the shipped model's runs are kept in
 ``benchmarks/results/tiny_world_runs/``.
 
 Usage::
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     vae_off = dit_off = 0
+    prev = None
     for i, path in enumerate(args.states):
         if not path.is_file():
             p.error(f"states: no such file: {path}")
@@ -43,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         vae = np.array(st["losses"].get("vae") or [], dtype=float).reshape(-1, 4)
         dit = np.array(st["losses"].get("dit") or [], dtype=float).reshape(-1, 3)
         val = np.array(st.get("vae_val") or [], dtype=float).reshape(-1, 2)
+        dval = np.array(st.get("dit_val") or [], dtype=float).reshape(-1, 4)
+        if prev is not None and st["runs"][0]["started"] == prev["runs"][0]["started"]:
+            # a continuation of the previous run: same step counters, keep only the new steps
+            vae_off -= int(prev["vae_step"])
+            dit_off -= int(prev["dit_step"])
+            vae, val = vae[vae[:, 0] > prev["vae_step"]], val[val[:, 0] > prev["vae_step"]]
+            dit, dval = dit[dit[:, 0] > prev["dit_step"]], dval[dval[:, 0] > prev["dit_step"]]
+        prev = st
         label = f"run {i + 1}"
         if len(vae):
             axes[0].plot(vae[:, 0] + vae_off, vae[:, 1], alpha=0.25, color=f"C{i}")
@@ -52,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         if len(dit):
             axes[2].plot(dit[:, 0] + dit_off, dit[:, 1], alpha=0.25, color=f"C{i}")
             axes[2].plot(dit[:, 0] + dit_off, _smooth(dit[:, 1], 20), color=f"C{i}", label=label)
-        for ax, off in ((axes[0], vae_off), (axes[1], vae_off), (axes[2], dit_off)):
+        if len(dval):
+            axes[2].plot(dval[:, 0] + dit_off, dval[:, 1], "o", ms=3, color="k", label=f"{label}: held-out")
+        starts = (vae[0, 0] - 1 if len(vae) else 0, dit[0, 0] - 1 if len(dit) else 0)
+        for ax, off in (
+            (axes[0], vae_off + starts[0]),
+            (axes[1], vae_off + starts[0]),
+            (axes[2], dit_off + starts[1]),
+        ):
             if i:
                 ax.axvline(off, color="gray", ls="--", lw=0.8)
         vae_off += int(st["vae_step"])
