@@ -298,17 +298,18 @@ class Trainer:
             f"dit step {self.state['dit_step']}; parameters {m.parameter_count()}"
         )
 
+    def _seeds_to_render(self) -> range | itertools.count:
+        """Seeds of the episodes still to render: from ``next_seed`` to the ``episodes`` total, or on."""
+        start, cfg = int(self.state["next_seed"]), self.cfg
+        if cfg.episodes is None:
+            return itertools.count(start)
+        return range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
+
     def _source(self) -> EpisodeSource:
         if self.source is None:
             cfg = self.cfg
-            start = int(self.state["next_seed"])
-            seeds = (
-                range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
-                if cfg.episodes is not None
-                else itertools.count(start)
-            )
             self.source = EpisodeSource(
-                seeds,
+                self._seeds_to_render(),
                 cfg.blocks_per_episode,
                 cfg.resolution,
                 cfg.workers,
@@ -317,7 +318,8 @@ class Trainer:
             )
         return self.source
 
-    def _receive(self, episodes: list[Episode]) -> list[Episode]:
+    def _receive(self, episodes: list) -> list:
+        """Book received episodes (frames or latents) in the run state; returns them."""
         for ep in episodes:
             self.state["next_seed"] = max(int(self.state["next_seed"]), ep.seed + 1)
         self.state["episodes_seen"] += len(episodes)
@@ -409,21 +411,14 @@ class Trainer:
         cfg = self.cfg
         if self.source is not None and self.source.encoding:
             return self.source
-        if (
-            self.source is not None
-        ):  # the autoencoder phase's renderers: their unseen episodes are re-rendered
+        if self.source is not None:
+            # the autoencoder phase's renderers: the episodes they had in flight are rendered again
             self.source.close()
             self.source = None
         vae = self.model.vae
         state = {k: v.detach().float().cpu() for k, v in vae.state_dict().items()}
-        start = int(self.state["next_seed"])
-        seeds = (
-            range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
-            if cfg.episodes is not None
-            else itertools.count(start)
-        )
         self.source = EpisodeSource(
-            seeds,
+            self._seeds_to_render(),
             cfg.blocks_per_episode,
             cfg.resolution,
             cfg.encode_workers,
