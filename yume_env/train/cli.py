@@ -19,6 +19,10 @@ EXAMPLES = """examples:
   # continue it later (same folder), with a time budget per phase for this invocation
   yume-world train --out runs/tiny --resume --dit-steps 8000 --dit-time 1800
 
+  # more data for a run without a GPU: two processes render and encode 800 more episodes,
+  # then the transformer trains on all of them
+  yume-world train --out runs/tiny --resume --episodes 950 --encode-workers 2 --dit-steps 12000
+
   # train on a GPU with rendering in 12 worker processes, then write a small shippable copy
   yume-world train --out runs/gpu --device cuda --workers 12 --episodes 0 --vae-time 120 \\
       --dit-time 200 --batch 64 --export runs/gpu/export
