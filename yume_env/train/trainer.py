@@ -535,6 +535,7 @@ class Trainer:
                         got = src.take(1)
                         items += got
                         bar.update(len(got))
+                src.close()  # the workers are idle from here on: free their memory
                 items.sort(key=lambda e: e.seed)
                 st["seconds"]["encode"] += time.perf_counter() - t0
                 self._encode(self._receive(items))
