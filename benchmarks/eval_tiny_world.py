@@ -223,7 +223,6 @@ def evaluate_seed(seed: int, checkpoint: str | None, blocks: int, threads: int |
                 md = block_motion(m)[axis]
                 vae = block_motion(_autoencoded(world, t))[axis]
                 md_phase = block_motion(m, "phase")[axis]
-
                 out["direction"].append(
                     {
                         "kind": kind,
@@ -234,7 +233,6 @@ def evaluate_seed(seed: int, checkpoint: str | None, blocks: int, threads: int |
                         "model": md,
                         "autoencoded_truth": vae,
                         "model_phase": md_phase,
-                        "truth_phase": block_motion(t, "phase")[axis],
                         "ok": _same_direction(md, gt),
                         "ok_autoencoded": _same_direction(vae, gt),
                         "ok_phase": _same_direction(md_phase, gt),
@@ -349,20 +347,18 @@ def evaluate(
             else (np.sign(r["truth"]) == (1 if r["look"] == 3 else -1))
             for r in rows
         ]
-        first = [r for r in rows if r["block"] == 0]
+        per_block = [float(np.mean([r["ok"] for r in rows if r["block"] == k])) for k in range(blocks)]
         result["direction"][kind] = {
             "cases": len(rows),
             "accuracy": float(np.mean([r["ok"] for r in rows])),
-            "first_block_accuracy": float(np.mean([r["ok"] for r in first])),
+            "first_block_accuracy": per_block[0],
             "accuracy_phase_correlation": float(np.mean([r["ok_phase"] for r in rows])),
             "autoencoded_truth_accuracy": float(np.mean([r["ok_autoencoded"] for r in rows])),
             "truth_matches_action": float(np.mean(gt_expected)),
             "mean_abs_truth_px": float(np.mean([abs(r["truth"]) for r in rows])),
             "mean_abs_autoencoded_truth_px": float(np.mean([abs(r["autoencoded_truth"]) for r in rows])),
             "mean_abs_model_px": float(np.mean([abs(r["model"]) for r in rows])),
-            "per_block_accuracy": [
-                float(np.mean([r["ok"] for r in rows if r["block"] == k])) for k in range(blocks)
-            ],
+            "per_block_accuracy": per_block,
         }
     for name, (text, measure, doc) in EVENTS.items():
         ev = {k: np.array(v) for k, v in events[name].items()}

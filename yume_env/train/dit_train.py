@@ -51,7 +51,7 @@ def sample_sigmas(batch: int, rng: np.random.Generator, cfg: FlowConfig | None =
     u = rng.uniform(0.0, 1.0, size=batch)
     s = cfg.shift * u / (1.0 + (cfg.shift - 1.0) * u)
     pick = rng.random(batch) < cfg.sampler_fraction
-    levels = sampling_sigmas(cfg.sampler_steps, cfg.sampler_shift)
+    levels = cfg.sampler_levels()
     s[pick] = levels[rng.integers(0, len(levels), size=int(pick.sum()))]
     return np.clip(s, 1e-3, 1.0)
 

@@ -17,6 +17,7 @@ whichever comes first, so a run can be split over several invocations with ``res
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -305,17 +306,22 @@ class Trainer:
             return itertools.count(start)
         return range(start, start + max(cfg.episodes - self.state["episodes_seen"], 0))
 
+    def _new_source(self, seeds, workers: int, encoder: tuple | None = None) -> EpisodeSource:
+        """An episode source for ``seeds`` with this run's episode settings."""
+        cfg = self.cfg
+        return EpisodeSource(
+            seeds,
+            cfg.blocks_per_episode,
+            cfg.resolution,
+            workers,
+            cfg.event_rate,
+            cfg.start_event_rate,
+            encoder=encoder,
+        )
+
     def _source(self) -> EpisodeSource:
         if self.source is None:
-            cfg = self.cfg
-            self.source = EpisodeSource(
-                self._seeds_to_render(),
-                cfg.blocks_per_episode,
-                cfg.resolution,
-                cfg.workers,
-                cfg.event_rate,
-                cfg.start_event_rate,
-            )
+            self.source = self._new_source(self._seeds_to_render(), self.cfg.workers)
         return self.source
 
     def _receive(self, episodes: list) -> list:
@@ -417,14 +423,8 @@ class Trainer:
             self.source = None
         vae = self.model.vae
         state = {k: v.detach().float().cpu() for k, v in vae.state_dict().items()}
-        self.source = EpisodeSource(
-            self._seeds_to_render(),
-            cfg.blocks_per_episode,
-            cfg.resolution,
-            cfg.encode_workers,
-            cfg.event_rate,
-            cfg.start_event_rate,
-            encoder=(vae.config, state, cfg.mirror),
+        self.source = self._new_source(
+            self._seeds_to_render(), cfg.encode_workers, encoder=(vae.config, state, cfg.mirror)
         )
         return self.source
 
@@ -474,13 +474,8 @@ class Trainer:
     def _validate_dit(self, val: list[ValidationBatch]) -> str:
         """Held-out losses of the EMA weights (what ships), recorded in ``state['dit_val']`` as
         ``[step, loss, camera-block loss, same with the camera direction reversed]``."""
-        dit = self.model.dit
-        raw = {k: v.detach().clone() for k, v in dit.state_dict().items()}
-        self.ema.copy_to(dit)
-        try:
-            res = validation_losses(dit, val)
-        finally:
-            dit.load_state_dict(raw)
+        with self._ema_weights():
+            res = validation_losses(self.model.dit, val)
         nan = float("nan")
         row = [self.state["dit_step"], res["loss"], res.get("camera", nan), res.get("camera_swapped", nan)]
         self.state["dit_val"].append(row)
@@ -593,13 +588,8 @@ class Trainer:
         """Fine-tune the VAE decoder on full frames with the encoder frozen (latents stay valid)."""
         cfg, st = self.cfg, self.state
         vae = self.model.vae
-        src = EpisodeSource(
-            range(st["first_seed"], st["first_seed"] + (cfg.episodes or 10**9)),
-            cfg.blocks_per_episode,
-            cfg.resolution,
-            cfg.workers,
-            cfg.event_rate,
-            cfg.start_event_rate,
+        src = self._new_source(
+            range(st["first_seed"], st["first_seed"] + (cfg.episodes or 10**9)), cfg.workers
         )
         pool = FramePool()
         val = self._validation_clip()
@@ -648,15 +638,23 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ saving
+    @contextlib.contextmanager
+    def _ema_weights(self):
+        """The DiT holds the EMA weights (what ships) inside the block; yields the raw weights,
+        which it holds again afterwards."""
+        dit = self.model.dit
+        raw = {k: v.detach().clone() for k, v in dit.state_dict().items()}
+        self.ema.copy_to(dit)
+        try:
+            yield raw
+        finally:
+            dit.load_state_dict(raw)
+
     def save(self) -> None:
         """Checkpoint (official layout, EMA DiT weights), training state, loss history and plot."""
         m = self.model
-        raw = {k: v.detach().clone() for k, v in m.dit.state_dict().items()}
-        self.ema.copy_to(m.dit)
-        try:
+        with self._ema_weights() as raw:
             _atomic_dir_write(self.out / CHECKPOINT_DIR, lambda p: save_checkpoint(m, p))
-        finally:
-            m.dit.load_state_dict(raw)
         ts = {
             "dit": {k: v.cpu() for k, v in raw.items()},
             "ema": self.ema.state_dict(),
