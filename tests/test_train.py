@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from yume_env.train.data import (
     rollout_episode,
     to_video,
 )
-from yume_env.train.dit_train import EMA, flow_matching_loss, sample_sigmas
+from yume_env.train.dit_train import EMA, flow_matching_loss, sample_sigmas, with_own_history
 from yume_env.train.trainer import tiny_preset
 from yume_env.train.vae_train import vae_loss
 from yume_env.world.captions import render_caption
@@ -217,6 +218,12 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--resume", "--dit-layers", "2"])
     assert exc.value.code == 2
+    capsys.readouterr()
+    for flag, value in (("--self-history", "1.5"), ("--history-noise", "-1")):
+        with pytest.raises(SystemExit) as exc:
+            cli.main([flag, value])
+        assert exc.value.code == 2
+        assert flag in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"])
     assert exc.value.code == 0
@@ -266,9 +273,74 @@ def test_cli_encode_workers_add_episodes_before_training(tmp_path):
     common += ["--vae-batch", "2", "--batch", "2", "--vae-steps", "1"]
     assert cli.main([*common, "--episodes", "1", "--dit-steps", "1", *TOY_ARGS]) == 0
     more = [*common, "--resume", "--episodes", "3", "--encode-workers", "2", "--dit-steps", "2"]
-    assert cli.main(more) == 0
+    assert cli.main([*more, "--self-history", "1.0", "--history-noise", "0.2"]) == 0
     state = _read_state(out)
+    assert (state["runs"][-1]["config"]["self_history"], state["runs"][-1]["config"]["history_noise"]) == (
+        1.0,
+        0.2,
+    )
     assert (state["episodes_seen"], state["next_seed"], state["dit_step"]) == (3, 100_003, 2)
     store = LatentStore.load(out / "latents.pt")
     assert store.seeds == [100_000, 100_000, 100_001, 100_001, 100_002, 100_002]  # + mirrors, by seed
     assert state["seconds"]["encode"] > 0
+
+
+def _three_block_store(toy_model):
+    store = LatentStore()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(2):
+        blocks = torch.randn(3, 48, 8, 2, 2, generator=gen)
+        store.add(torch.randn(48, 5, 2, 2, generator=gen), blocks, ["c0", "c1", "c2"], i)
+    contexts = [c.clone() for c in toy_model.encode_text(store.captions)]
+    return store, contexts
+
+
+def test_batches_carry_the_newest_history_blocks_captions(toy_model):
+    store, contexts = _three_block_store(toy_model)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(12):
+        batch = store.sample(rng, 3, contexts)
+        k = batch.num_history_blocks
+        seen.add(k)
+        assert all(c is contexts[k] for c in batch.contexts)
+        if k == 0:
+            assert batch.previous_contexts is None
+        else:
+            assert all(c is contexts[k - 1] for c in batch.previous_contexts)
+    assert seen == {0, 1, 2}
+
+
+def test_own_history_regenerates_only_the_newest_block(toy_model):
+    """With rate 1 every sample's newest history block is the model's own sample of it: made from the
+    history before it and that block's caption, not from the block it replaces."""
+    dit = toy_model.dit
+    store, contexts = _three_block_store(toy_model)
+    rng = np.random.default_rng(3)
+    batch = store.sample(rng, 3, contexts)
+    while batch.num_history_blocks != 2:
+        batch = store.sample(rng, 3, contexts)
+    dit.train()
+    own, n = with_own_history(dit, batch, np.random.default_rng(7), 1.0)
+    assert n == 3 and dit.training  # the mode is restored
+    torch.testing.assert_close(own.history[:, :, :-8], batch.history[:, :, :-8], atol=0, rtol=0)
+    assert torch.isfinite(own.history).all()
+    assert not torch.allclose(own.history[:, :, -8:], batch.history[:, :, -8:])
+    assert own.target is batch.target and own.contexts is batch.contexts
+    # the replaced block's own values do not matter; the caption before the target does
+    blanked = replace(batch, history=batch.history.clone())
+    blanked.history[:, :, -8:] = 0
+    again, _ = with_own_history(dit, blanked, np.random.default_rng(7), 1.0)
+    torch.testing.assert_close(again.history, own.history)
+    other = replace(batch, previous_contexts=[contexts[0]] * 3)
+    changed, _ = with_own_history(dit, other, np.random.default_rng(7), 1.0)
+    assert not torch.allclose(changed.history[:, :, -8:], own.history[:, :, -8:])
+    # nothing to do, and bad input
+    assert with_own_history(dit, batch, np.random.default_rng(7), 0.0) == (batch, 0)
+    first = replace(batch, history=batch.history[:, :, :5], num_history_blocks=0, previous_contexts=None)
+    assert with_own_history(dit, first, np.random.default_rng(7), 1.0) == (first, 0)
+    with pytest.raises(ValueError, match="rate: got 1.5"):
+        with_own_history(dit, batch, np.random.default_rng(7), 1.5)
+    with pytest.raises(ValueError, match="previous_contexts"):
+        with_own_history(dit, replace(batch, previous_contexts=None), np.random.default_rng(7), 0.5)
+    dit.eval()

@@ -23,6 +23,9 @@ EXAMPLES = """examples:
   # then the transformer trains on all of them
   yume-world train --out runs/tiny --resume --episodes 950 --encode-workers 2 --dit-steps 12000
 
+  # fine-tune for long rollouts: half of the samples see the model's own last block as history
+  yume-world train --out runs/tiny --resume --dit-steps 16000 --self-history 0.5
+
   # train on a GPU with rendering in 12 worker processes, then write a small shippable copy
   yume-world train --out runs/gpu --device cuda --workers 12 --episodes 0 --vae-time 120 \\
       --dit-time 200 --batch 64 --export runs/gpu/export
@@ -49,6 +52,26 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"got {text!r}; accepted: seconds (a number > 0)") from None
     if not v > 0:
         raise argparse.ArgumentTypeError(f"got {v}; accepted: seconds (a number > 0)")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a number in [0, 1]") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"got {v}; accepted: a number in [0, 1]")
+    return v
+
+
+def _non_negative(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a number >= 0") from None
+    if not v >= 0.0:
+        raise argparse.ArgumentTypeError(f"got {v}; accepted: a number >= 0")
     return v
 
 
@@ -129,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup", type=_positive_int, default=200)
     g.add_argument("--ema", type=float, default=0.999)
     g.add_argument("--max-history-blocks", type=_positive_int, help="longest history in blocks (default all)")
+    g.add_argument(
+        "--history-noise",
+        type=_non_negative,
+        default=0.05,
+        help="largest std of the Gaussian noise put on half of the history blocks (default 0.05)",
+    )
+    g.add_argument(
+        "--self-history",
+        type=_fraction,
+        default=0.0,
+        help="share of samples whose newest history block is replaced by the model's own 4-step "
+        "sample of it, so it learns to recover from its own output in long rollouts "
+        "(default 0; costs up to 1.7x the step time at 0.5)",
+    )
     g = p.add_argument_group("architecture (new runs only; default: the tiny preset)")
     g.add_argument("--dit-layers", type=_positive_int)
     g.add_argument("--dit-dim", type=_positive_int)
@@ -186,6 +223,8 @@ def config_from_args(args: argparse.Namespace):
         warmup=args.warmup,
         ema=args.ema,
         max_history_blocks=args.max_history_blocks,
+        history_noise=args.history_noise,
+        self_history=args.self_history,
         checkpoint_every=args.checkpoint_every,
         log_every=max(1, args.log_every),
         save_latents=not args.no_latent_cache,

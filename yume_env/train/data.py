@@ -420,6 +420,9 @@ class LatentBatch:
     target: torch.Tensor  # [B, C, 8, h, w]
     contexts: list[torch.Tensor]  # B x [L, text_dim]
     num_history_blocks: int
+    #: text encodings of the newest history block's captions (None when the history is the start
+    #: image alone): what regenerating that block with the model needs
+    previous_contexts: list[torch.Tensor] | None = None
 
 
 class LatentStore:
@@ -498,7 +501,8 @@ class LatentStore:
         history = torch.cat(parts, dim=2).float()
         target = blocks[idx, k].float()
         ctx = [contexts[int(c)] for c in cids[idx.cpu(), k]]
-        return LatentBatch(history, target, ctx, k)
+        prev = [contexts[int(c)] for c in cids[idx.cpu(), k - 1]] if k else None
+        return LatentBatch(history, target, ctx, k, prev)
 
     def state_dict(self) -> dict:
         return {

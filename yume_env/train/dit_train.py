@@ -14,20 +14,30 @@ forward that inference runs:
   so the few-step sampler is sharp and many-step sampling still works.
 - Blocks of history after the start image get a little Gaussian noise now and then, so the model
   learns to follow its own (imperfect) past blocks.
+- Optionally (``self_history_rate``) the newest history block of some samples is replaced by the
+  model's own 4-step sample of it (:func:`with_own_history`), while the target stays the true next
+  block: the model meets its own output as history, as it does in every rollout, and learns to pull
+  back towards the scene instead of compounding its drift (scheduled sampling for video).
 
 An exponential moving average of the weights is kept; the EMA weights are what gets shipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from yume_env.model.dit import YumeDiT
-from yume_env.model.sampler import DISTILLED_SHIFT, DISTILLED_STEPS, QUALITY_SHIFT, sampling_sigmas
+from yume_env.model.sampler import (
+    DISTILLED_SHIFT,
+    DISTILLED_STEPS,
+    QUALITY_SHIFT,
+    EulerSampler,
+    sampling_sigmas,
+)
 from yume_env.train.data import LatentBatch
 
 
@@ -39,6 +49,7 @@ class FlowConfig:
     shift: float = QUALITY_SHIFT  # shift of the continuous noise-level law
     history_noise: float = 0.05  # largest std of the noise on generated-history latents
     history_noise_rate: float = 0.5
+    self_history_rate: float = 0.0  # share of samples whose newest history block is the model's own
 
     def sampler_levels(self) -> np.ndarray:
         """The noise levels the shipped few-step sampler visits (1.0 first)."""
@@ -54,6 +65,46 @@ def sample_sigmas(batch: int, rng: np.random.Generator, cfg: FlowConfig | None =
     levels = cfg.sampler_levels()
     s[pick] = levels[rng.integers(0, len(levels), size=int(pick.sum()))]
     return np.clip(s, 1e-3, 1.0)
+
+
+@torch.no_grad()
+def with_own_history(
+    dit: YumeDiT, batch: LatentBatch, rng: np.random.Generator, rate: float, cfg: FlowConfig | None = None
+) -> tuple[LatentBatch, int]:
+    """``batch`` with the newest history block of about ``rate`` of its samples replaced by the
+    model's own sample of that block (the shipped few-step sampler, from the history before it and
+    that block's caption), and how many were replaced. Batches whose history is the start image
+    alone come back unchanged."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate: got {rate!r}; accepted: a number in [0, 1]")
+    k = batch.num_history_blocks
+    if rate == 0.0 or k == 0:
+        return batch, 0
+    if batch.previous_contexts is None:
+        raise ValueError("batch: previous_contexts is needed to regenerate the newest history block")
+    cfg = cfg or FlowConfig()
+    pick = np.flatnonzero(rng.random(len(batch.contexts)) < rate)
+    if pick.size == 0:
+        return batch, 0
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    device = dit.device
+    history = batch.history.to(device)
+    before = history[torch.as_tensor(pick, device=device), :, :-8]  # all but the newest block
+    contexts = [batch.previous_contexts[int(i)] for i in pick]
+    prepared = dit.prepare(list(before), contexts, tuple(history.shape[-2:]))
+    sampler = EulerSampler(cfg.sampler_steps, cfg.sampler_shift)
+    noise = torch.randn((pick.size, *history.shape[1:2], 8, *history.shape[-2:]), generator=gen).to(device)
+    was_training = dit.training
+    dit.eval()
+    try:
+        own = sampler.sample(
+            lambda x, t: dit.denoise(prepared, x, torch.full((pick.size,), t, dtype=torch.float64)), noise
+        )
+    finally:
+        dit.train(was_training)
+    history = history.clone()
+    history[torch.as_tensor(pick, device=device), :, -8:] = own.to(history.dtype)
+    return replace(batch, history=history), int(pick.size)
 
 
 def flow_matching_loss(

@@ -44,7 +44,14 @@ from yume_env.train.data import (
     encode_episode,
     to_video,
 )
-from yume_env.train.dit_train import EMA, FlowConfig, ValidationBatch, flow_matching_loss, validation_losses
+from yume_env.train.dit_train import (
+    EMA,
+    FlowConfig,
+    ValidationBatch,
+    flow_matching_loss,
+    validation_losses,
+    with_own_history,
+)
 from yume_env.train.vae_train import VAELossWeights, decoder_loss, vae_loss
 
 CHECKPOINT_DIR = "checkpoint"
@@ -100,6 +107,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     ema: float = 0.999
     max_history_blocks: int | None = None
+    history_noise: float = 0.05  # largest std of the Gaussian noise on history blocks
+    self_history: float = 0.0  # share of samples whose newest history block is the model's own
     # bookkeeping
     checkpoint_every: float = 600.0
     log_every: int = 25
@@ -542,7 +551,7 @@ class Trainer:
         if len(self.store) == 0:
             raise TrainingError("data: no episodes available for the transformer")
         m.dit.train()
-        flow = FlowConfig()
+        flow = FlowConfig(history_noise=cfg.history_noise, self_history_rate=cfg.self_history)
         val = self._dit_validation_set() if cfg.val_every else []
         st.setdefault("dit_val", [])
         timer = _Timer(cfg.dit_time)
@@ -557,6 +566,8 @@ class Trainer:
                 g["lr"] = lr
             batch = self.store.sample(self.rng, cfg.batch, self.contexts, cfg.max_history_blocks)
             with self._autocast():
+                if flow.self_history_rate > 0:
+                    batch, _ = with_own_history(m.dit, batch, self.rng, flow.self_history_rate, flow)
                 loss, stats = flow_matching_loss(m.dit, batch, self.rng, flow)
             _optimize(self.dit_opt, loss)
             self.ema.update(m.dit, step)
