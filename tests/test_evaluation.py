@@ -127,6 +127,21 @@ def test_accuracy_reports():
     assert "| **pan_left** |" in syn.confusion_markdown() and "label accuracy" in syn.summary_markdown()
     proc = procedural_accuracy(episodes=1, blocks=3, seed=1000, env_kwargs={"frames_per_block": 12})
     assert proc.n == 3 and set(proc.to_dict()["axis_accuracy"]) == set(AXES)
+    # a transform sees every block's frames before the estimator: time-reversed, every move reads
+    # the other way, so no moving block keeps its axes
+    seen = []
+
+    def backwards(frames):
+        seen.append(frames.shape)
+        return frames[::-1].copy()
+
+    kwargs = {"episodes": 1, "blocks": 3, "seed": 1003, "env_kwargs": {"frames_per_block": 12}}
+    plain = procedural_accuracy(**kwargs)
+    reversed_ = procedural_accuracy(**kwargs, transform=backwards, name="reversed")
+    assert seen == [(12, 96, 160, 3)] * 3 and reversed_.name == "reversed"
+    assert plain.exact_accuracy == 1.0 and reversed_.exact_accuracy < 1.0
+    with pytest.raises(TypeError, match="transform"):
+        procedural_accuracy(episodes=1, blocks=1, transform="blur")
 
 
 # ------------------------------------------------------------------------------ tasks

@@ -18,6 +18,7 @@ import torch
 import yume_env  # noqa: F401  (registers the environments)
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.procedural_env import YumeProceduralEnv
+from yume_env.evaluation.motion import estimate_block_motion
 from yume_env.model.pipeline import TINY_CHECKPOINT, build_model, load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -80,6 +81,25 @@ def test_camera_moves_the_view_the_right_way(worlds):
         )
         shifts[look] = shift_model
     assert shifts[2] - shifts[1] > OPPOSITE_GAP_MIN and shifts[3] - shifts[4] > OPPOSITE_GAP_MIN, shifts
+
+
+def test_motion_estimator_reads_blurry_frames(worlds):
+    """estimate_block_motion (InstructionFollowingReward, yume-world eval) reads camera moves in the
+    ground truth after the shipped VAE and in the model's own blocks, not only in sharp frames.
+
+    Before it compared frames four apart and allowed for the flow's noise, it read every one of
+    these VAE pans as a strafe and the tilts as still or forward, and the model's blocks as still.
+    """
+    world, truth, state, start = worlds
+    for look, label in ((1, "pan_right"), (2, "pan_left"), (3, "tilt_up"), (4, "tilt_down"), (0, "still")):
+        gt, model = ev.run_pair(truth, world, state, start, [(0, look, "")])
+        through_vae = estimate_block_motion(ev._autoencoded(world, gt[0]))
+        assert through_vae.label == label, (look, through_vae)
+        est = estimate_block_motion(model[0])
+        if look in (1, 2):  # the model pans ~10 px a block, near the 0.06-width threshold: sign and size
+            assert np.sign(est.dx) == (1 if look == 1 else -1) and abs(est.dx) > 0.04, (look, est)
+        else:
+            assert est.label == label, (look, est)
 
 
 def test_lights_out_darkens_the_world(worlds):

@@ -14,7 +14,7 @@ per-axis accuracy. ``benchmarks/motion_accuracy.py`` runs both and writes the Ma
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -199,28 +199,34 @@ def procedural_accuracy(
     combo_fraction: float = 0.2,
     env_kwargs: dict | None = None,
     progress: bool = False,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    name: str = "procedural",
     **estimator_kwargs,
 ) -> AccuracyReport:
     """Estimator accuracy on ``YumeProcedural-v0`` blocks, judged against the true camera pose.
 
     Each of ``episodes`` episodes (scene seeds ``seed``, ``seed + 1``, ...) plays ``blocks``
     random actions: single keys (one axis, or still) and, with probability ``combo_fraction``, a
-    move plus a look or a diagonal look (several axes).
+    move plus a look or a diagonal look (several axes). ``transform``, when given, maps each
+    block's frames ``(T, H, W, 3)`` uint8 before they are estimated (e.g. through a VAE, to score
+    the estimator on a model's blurry frames with known truth).
     """
     from yume_env.envs.procedural_env import YumeProceduralEnv
 
-    for name, value in (("episodes", episodes), ("blocks", blocks)):
+    for what, value in (("episodes", episodes), ("blocks", blocks)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: got {value!r}; accepted: an integer >= 1")
+            raise ValueError(f"{what}: got {value!r}; accepted: an integer >= 1")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform: got {type(transform).__name__}; accepted: a callable frames -> frames")
     rng = np.random.default_rng(seed)
-    report = AccuracyReport("procedural")
+    report = AccuracyReport(name)
     env = YumeProceduralEnv(**(env_kwargs or {}))
     t0 = time.perf_counter()
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=episodes * blocks, desc="procedural", unit="block")
+        bar = tqdm(total=episodes * blocks, desc=name, unit="block")
     try:
         for ep in range(episodes):
             _, info = env.reset(seed=seed + ep)
@@ -228,7 +234,8 @@ def procedural_accuracy(
                 pool = _COMBOS if rng.random() < combo_fraction else _SINGLES
                 move, look = pool[int(rng.integers(len(pool)))]
                 obs, _, _, _, new_info = env.step({"move": move, "look": look})
-                report.add(pose_axes(info, new_info), estimate_block_motion(obs, **estimator_kwargs))
+                frames = obs if transform is None else transform(obs)
+                report.add(pose_axes(info, new_info), estimate_block_motion(frames, **estimator_kwargs))
                 info = new_info
                 if bar is not None:
                     bar.update(1)

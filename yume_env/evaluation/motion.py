@@ -4,17 +4,24 @@
 the labels in :data:`LABELS` plus a signed amount on each of four axes, so that the motion seen in a
 block can be compared with the keys that were pressed (:func:`expected_axes`, :func:`matches`).
 
-How it works (numpy only; about 50 ms for a 29-frame 96x160 block on one CPU core):
+How it works (numpy only; about 0.1 s for a 29-frame 96x160 block on one core of a 2-core CPU):
 
 1. Frames are converted to grayscale and box-downsampled to at most ``work_width`` pixels wide.
-2. **Flow between consecutive frames.** Whole frames are phase-correlated (Hann window, sub-pixel
-   peak) to get the dominant shift; then a 5x7 grid of overlapping patches is phase-correlated,
-   each patch of the next frame taken at the position predicted by that shift, which gives one
-   flow vector per textured patch. Flat patches (sky, fog) are ignored.
-3. **Block flow.** Each patch's flow is summed over the block (the median per frame pair times
-   the number of pairs, which shrugs off the odd mismatch on repetitive texture). Summing
-   frame-to-frame flow, instead of correlating the first and last frames, keeps large pans from
-   wrapping around.
+2. **Flow between frames four apart** (frame ``i`` against ``i + 4``, every ``i``). Whole frames
+   are phase-correlated (Hann window, sub-pixel peak) to get the dominant shift; then a 5x7 grid
+   of overlapping patches is phase-correlated, each patch of the later frame taken at the
+   position predicted by that shift, which gives one flow vector per textured patch. Flat patches
+   (sky, fog) are ignored. Each correlation is computed twice: fully whitened (phase only; the
+   sharpest peak) and half-whitened (each frequency divided by the square root of its
+   magnitude); where the two peaks are more than half a pixel apart the half-whitened one is
+   used. Why: in blurry frames (a VAE's reconstruction, a small model's samples) the decoder's
+   fine, fixed-position detail does not move, and full whitening lets it outvote the motion of
+   the coarse content; comparing frames four apart (the VAE's latent groups) makes the motion
+   per pair large enough to pull the peak off that static detail.
+3. **Block flow.** Each patch's flow is summed over the block (the median per pair times the
+   number of pair steps in the block, which shrugs off the odd mismatch on repetitive texture).
+   Summing pair flows, instead of correlating the first and last frames, keeps large pans from
+   wrapping around. How much a patch's pair flows scatter gives the block flow's noise.
 4. **Camera motion.** The block flow field is explained as a camera rotation (pan, tilt) plus a
    translation in any direction with a non-negative inverse depth per patch (the
    Longuet-Higgins--Prazdny flow equations of a pinhole camera with a horizontal field of view
@@ -23,8 +30,10 @@ How it works (numpy only; about 50 ms for a 29-frame 96x160 block on one CPU cor
    least squares with the depths eliminated, where translation must point the same way at every
    patch (depth is positive). Three explanations are compared: rotation alone, translation alone,
    and both; the simpler one wins unless the combination fits clearly better (rotation also needs
-   to explain at least 70% of the flow). A pan moves near and far things alike; walking moves near
-   things more (parallax), and walking forward makes the picture expand from where it heads.
+   to explain at least 70% of the flow, beyond the flow's noise). The robust loss's scale grows
+   with that noise, so noisy flow from blurry frames is not taken for parallax. A pan moves near
+   and far things alike; walking moves near things more (parallax), and walking forward makes the
+   picture expand from where it heads.
 5. Each axis is compared with its threshold; the axis furthest past its threshold names the label,
    and every axis past its threshold counts as moving on that axis (W plus a pan moves two).
 
@@ -184,6 +193,8 @@ def _spectra(imgs: np.ndarray) -> np.ndarray:
     return np.fft.rfft2(x * _window(h, w))
 
 
+_PEAK_AGREEMENT = 0.5  # pixels: whitened and half-whitened peaks this close count as the same
+_WHITENING = 0.5  # exponent of the magnitude the cross-power spectrum is divided by (1 = phase only)
 _LOWPASS: dict[tuple[int, int], np.ndarray] = {}
 _PEAK_SIGMA = 1.0  # pixels: the correlation peak is smoothed to a Gaussian this wide (unbiased sub-pixel fit)
 
@@ -202,20 +213,41 @@ def _lowpass(h: int, w: int) -> np.ndarray:
 def _peaks(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]):
     """Phase correlation of stacks: content displacement ``(dy, dx)`` from a to b and peak heights (0..1).
 
-    The normalised cross-power spectrum is smoothed with a Gaussian, so the correlation peak is a
-    Gaussian whose centre a three-point fit of its logarithm finds without pulling it towards whole
-    pixels (the plain parabola on a raw phase-correlation peak is biased by up to 0.3 pixel).
+    The displacement comes from a half-whitened cross-power spectrum (each frequency divided by the
+    square root of its magnitude): full whitening gives every frequency the same say, so on blurry
+    frames (a VAE's reconstruction, a small model's samples) the decoder's fixed-position fine
+    detail, which does not move, outvotes the motion carried by the coarse content; half whitening
+    keeps the peak sharp on detailed frames and lets the coarse content lead on blurry ones. The
+    peak height (the match quality) is that of the fully whitened correlation, where a perfect
+    match peaks at 1.
+
+    The cross-power spectrum is smoothed with a Gaussian, so the correlation peak is a Gaussian
+    whose centre a three-point fit of its logarithm finds without pulling it towards whole pixels
+    (the plain parabola on a raw phase-correlation peak is biased by up to 0.3 pixel).
     """
     h, w = shape
     r = np.conj(fa) * fb
     mag = np.abs(r)
-    r = r / (mag + 1e-3 * mag.mean(axis=(-2, -1), keepdims=True) + 1e-12)
-    corr = np.fft.irfft2(r * _lowpass(h, w), s=shape)
-    n = corr.shape[0]
-    iy, ix = np.divmod(corr.reshape(n, -1).argmax(axis=1), w)
+    lowpass = _lowpass(h, w)
+    white = np.fft.irfft2(
+        r / (mag + 1e-3 * mag.mean(axis=(-2, -1), keepdims=True) + 1e-12) * lowpass, s=shape
+    )
+    half = np.fft.irfft2(r / (mag**_WHITENING + 1e-12) * lowpass, s=shape)
+    dy_w, dx_w, height = _peak_position(white)
+    dy_h, dx_h, _ = _peak_position(half)
+    # the whitened peak is the sharper one; where the two disagree, the whitened one has locked on
+    # to detail that does not move (blurry frames) and the half-whitened one follows the content
+    use_half = np.hypot(dy_w - dy_h, dx_w - dx_h) > _PEAK_AGREEMENT
+    return np.where(use_half, dy_h, dy_w), np.where(use_half, dx_h, dx_w), height
+
+
+def _peak_position(corr: np.ndarray):
+    """Sub-pixel position ``(dy, dx)`` (wrapped to +-half the size) and height of each map's peak."""
+    n, h, w = corr.shape
     k = np.arange(n)
+    iy, ix = np.divmod(corr.reshape(n, -1).argmax(axis=1), w)
     c0 = corr[k, iy, ix]
-    floor = 1e-6
+    floor = 1e-6 * np.maximum(np.abs(c0), 1e-30)
 
     def sub(cm, cp):
         lm, l0, lp = (np.log(np.maximum(v, floor)) for v in (cm, c0, cp))
@@ -233,6 +265,8 @@ def _peaks(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]):
 
 # ------------------------------------------------------------------------------------ block flow
 _GRID = (5, 7)  # patch rows, columns
+_STRIDE = 4  # frames between the two frames of a slow patch's pairs (the VAE's 4-frame latent groups)
+_SLOW_PAIR = 1.0  # pixels per frame: patches slower than this are measured over _STRIDE frames
 _MIN_STD = 2.0  # grey levels: flatter patches carry no flow
 _MIN_PEAK = 0.1
 
@@ -245,12 +279,23 @@ class _BlockFlow:
     quality: float  # median whole-frame peak height
     width: int
     height: int
+    noise: float = 0.0  # pixels: typical error of a patch's summed flow, from the scatter of its pairs
 
 
-def _block_flow(gray: np.ndarray) -> _BlockFlow:
-    t, h, w = gray.shape
-    spec = _spectra(gray)
-    gdy, gdx, gpk = _peaks(spec[:-1], spec[1:], (h, w))
+@dataclass(frozen=True)
+class _PairFlow:
+    """Per-patch flow between frames ``stride`` apart, over the whole grid (``ok`` marks patches
+    with enough valid pairs)."""
+
+    pair: np.ndarray  # (n, 2) median flow (u, v) of one pair, pixels
+    scatter: np.ndarray  # (n,) median absolute deviation of the pair flows, pixels
+    weight: np.ndarray  # (n,) mean peak height over the pairs (0 where invalid)
+    ok: np.ndarray  # (n,) bool
+    steps: float  # pairs laid end to end in the block: (t - 1) / stride
+    quality: float  # median whole-frame peak height
+
+
+def _grid(h: int, w: int):
     rows, cols = _GRID
     ph, pw = max(8, (h // 3) // 2 * 2), max(8, (w // 4) // 2 * 2)
     cy, cx = np.meshgrid(
@@ -258,31 +303,70 @@ def _block_flow(gray: np.ndarray) -> _BlockFlow:
         np.round(np.linspace(pw // 2, w - pw // 2, cols)).astype(int),
         indexing="ij",
     )
-    cy, cx = cy.ravel(), cx.ravel()
+    return cy.ravel(), cx.ravel(), ph, pw
+
+
+def _pair_flow(gray: np.ndarray, spec: np.ndarray, stride: int) -> _PairFlow:
+    t, h, w = gray.shape
+    pairs = t - stride
+    gdy, gdx, gpk = _peaks(spec[:-stride], spec[stride:], (h, w))
+    cy, cx, ph, pw = _grid(h, w)
     n = len(cy)
     oy, ox = np.round(gdy).astype(int), np.round(gdx).astype(int)
     iy, ix = np.arange(ph) - ph // 2, np.arange(pw) - pw // 2
-    pa = gray[:-1][:, (cy[:, None] + iy)[:, :, None], (cx[:, None] + ix)[:, None, :]]  # (t-1, n, ph, pw)
-    by = np.clip(cy[None] + oy[:, None], ph // 2, h - ph // 2)  # (t-1, n)
+    pa = gray[:-stride][
+        :, (cy[:, None] + iy)[:, :, None], (cx[:, None] + ix)[:, None, :]
+    ]  # (pairs, n, ph, pw)
+    by = np.clip(cy[None] + oy[:, None], ph // 2, h - ph // 2)  # (pairs, n)
     bx = np.clip(cx[None] + ox[:, None], pw // 2, w - pw // 2)
-    frames = np.arange(1, t)[:, None, None, None]
+    frames = np.arange(stride, t)[:, None, None, None]
     pb = gray[frames, (by[:, :, None] + iy)[:, :, :, None], (bx[:, :, None] + ix)[:, :, None, :]]
     dy, dx, pk = _peaks(_spectra(pa.reshape(-1, ph, pw)), _spectra(pb.reshape(-1, ph, pw)), (ph, pw))
-    dy = dy.reshape(t - 1, n) + (by - cy[None])
-    dx = dx.reshape(t - 1, n) + (bx - cx[None])
-    pk = pk.reshape(t - 1, n)
-    textured = (pa.reshape(t - 1, n, -1).std(-1) >= _MIN_STD) & (pb.reshape(t - 1, n, -1).std(-1) >= _MIN_STD)
+    dy = dy.reshape(pairs, n) + (by - cy[None])
+    dx = dx.reshape(pairs, n) + (bx - cx[None])
+    pk = pk.reshape(pairs, n)
+    textured = (pa.reshape(pairs, n, -1).std(-1) >= _MIN_STD) & (pb.reshape(pairs, n, -1).std(-1) >= _MIN_STD)
     valid = textured & (pk >= _MIN_PEAK)
-    count = valid.sum(0)
-    ok = count >= max(1, (t - 1) // 2)
+    ok = valid.sum(0) >= max(1, pairs // 2)
+    pair = np.zeros((n, 2))
+    scatter = np.zeros(n)
     if ok.any():
-        u = np.nanmedian(np.where(valid, dx, np.nan)[:, ok], axis=0) * (t - 1)
-        v = np.nanmedian(np.where(valid, dy, np.nan)[:, ok], axis=0) * (t - 1)
-    else:
-        u = v = np.zeros(0)
-    weight = (np.where(valid, pk, 0.0).sum(0) / (t - 1))[ok]
+        fx, fy = np.where(valid, dx, np.nan)[:, ok], np.where(valid, dy, np.nan)[:, ok]
+        pair[ok, 0], pair[ok, 1] = np.nanmedian(fx, axis=0), np.nanmedian(fy, axis=0)
+        scatter[ok] = np.hypot(
+            np.nanmedian(np.abs(fx - pair[ok, 0]), axis=0), np.nanmedian(np.abs(fy - pair[ok, 1]), axis=0)
+        )
+    weight = np.where(valid, pk, 0.0).sum(0) / pairs
+    return _PairFlow(pair, scatter, weight, ok, (t - 1) / stride, float(np.median(gpk)))
+
+
+def _block_flow(gray: np.ndarray) -> _BlockFlow:
+    t, h, w = gray.shape
+    spec = _spectra(gray)
+    near = _pair_flow(gray, spec, 1)
+    # Patches that move less than _SLOW_PAIR pixels from one frame to the next are measured again
+    # between frames _STRIDE apart: blurry frames hardly move from one frame to the next, too little
+    # to pull the correlation peak off the decoder's fixed-position detail. Faster patches keep the
+    # consecutive-frame flow, which follows large and perspective-distorted motion best.
+    use = near.ok & (np.hypot(near.pair[:, 0], near.pair[:, 1]) >= _SLOW_PAIR)
+    flows = [near]
+    stride = min(_STRIDE, t - 1)
+    if stride > 1 and not use.all():
+        flows.append(_pair_flow(gray, spec, stride))
+    choice = np.where(use | ~flows[-1].ok, 0, len(flows) - 1)
+    pick = lambda attr: np.choose(choice, [getattr(f, attr) for f in flows])  # noqa: E731
+    ok = pick("ok")
+    steps = np.array([f.steps for f in flows])[choice]
+    flow = (np.stack([f.pair[:, i] for f in flows], 0)[choice, np.arange(len(choice))] for i in range(2))
+    u, v = (f * steps for f in flow)
+    # a median over pairs carries about 1.25 the scatter (MAD as a standard deviation) of one pair,
+    # and a sum of `steps` pairs sqrt(steps) times that
+    noise_per_patch = pick("scatter") * 1.4826 * 1.25 * np.sqrt(steps)
+    cy, cx, _, _ = _grid(h, w)
     pos = np.stack([cx - (w - 1) / 2, cy - (h - 1) / 2], 1)[ok].astype(np.float64)
-    return _BlockFlow(pos, np.stack([u, v], 1), weight, float(np.median(gpk)), w, h)
+    noise = float(np.median(noise_per_patch[ok])) if ok.any() else 0.0
+    flow_ok = np.stack([u, v], 1)[ok]
+    return _BlockFlow(pos, flow_ok, pick("weight")[ok], near.quality, w, h, noise)
 
 
 # ------------------------------------------------------------------------------------ egomotion
@@ -300,7 +384,9 @@ _NEAR_QUANTILE = 0.9  # which (weighted) quantile of per-patch depth-relative mo
 _ROTATION_MARGIN = 1.0  # per unit patch weight: how much worse a pure rotation may fit and still win
 _TRANSLATION_MARGIN = 0.1  # the same for a pure translation against rotation + translation
 _UNEXPLAINED = 0.3  # a rotation leaving more than this share of the flow unexplained is not the answer
-_SIGMA = 3.0  # pixels: scale of the robust (Cauchy) loss on block flow
+_SIGMA = 3.0  # pixels: smallest scale of the robust (Cauchy) loss on block flow
+_NOISE_ALLOWANCE = 0.75  # flow noise (in units of its estimate) a rotation may leave unexplained
+_NOISE_SIGMA = 2.0  # the loss scale is at least this many times the block flow's noise (blurry frames)
 
 
 @dataclass(frozen=True)
@@ -311,7 +397,9 @@ class _Egomotion:
     amount: float  # distance moved / scene depth (weighted median over patches)
 
 
-def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray, rotate: bool = True):
+def _fit_directions(
+    bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray, rotate: bool = True, sigma: float = _SIGMA
+):
     """For each candidate translation direction ``t`` (K, 3): loss, rotation, translational flow, scale.
 
     ``rotate=False`` fits translation alone (the rotation is held at zero).
@@ -329,7 +417,7 @@ def _fit_directions(bf: _BlockFlow, focal: float, B: np.ndarray, t: np.ndarray, 
     w = bf.weight[None]
     along_w = np.full(ax.shape, _TRANSLATION_COST)
     robust = np.ones(ax.shape)
-    s2 = _SIGMA**2
+    s2 = sigma**2
     eye = 1e-6 * np.eye(2)
     for _ in range(6):
         w1, w2 = w * robust, w * along_w * robust
@@ -367,37 +455,38 @@ def _around(d: np.ndarray, radius: float, count: int = 24) -> np.ndarray:
     return np.concatenate([np.atleast_2d(o) for o in out])
 
 
-def _search(bf: _BlockFlow, focal: float, B: np.ndarray, rotate: bool):
+def _search(bf: _BlockFlow, focal: float, B: np.ndarray, rotate: bool, sigma: float = _SIGMA):
     """Best translation direction (coarse sphere, then two finer rings around the best few)."""
     t = _DIRECTIONS
-    loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate)
+    loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate, sigma)
     # the coarse sphere is ~13 degrees apart, and on flow of tens of pixels a few degrees off
     # already leaves a visible residual
     for radius in (0.12, 0.04):
         seeds = t[np.argsort(loss)[:3]]
         t = np.concatenate([_around(d, radius) for d in seeds])
-        loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate)
+        loss, rot, s, norm = _fit_directions(bf, focal, B, t, rotate, sigma)
     k = int(np.argmin(loss))
     return float(loss[k]), rot[k], s[k], norm[k], t[k]
 
 
-def _rotation_only(bf: _BlockFlow, B: np.ndarray):
+def _rotation_only(bf: _BlockFlow, B: np.ndarray, sigma: float = _SIGMA):
     """Robust fit of a pure rotation: loss and ``(tilt, pan)``."""
     n = len(bf.weight)
     m = B.reshape(2 * n, 2)
     f = bf.flow.reshape(2 * n)
     w = np.repeat(bf.weight, 2)
     robust = np.ones(2 * n)
-    s2 = _SIGMA**2
+    s2 = sigma**2
     for _ in range(6):
         sw = np.sqrt(w * robust)
         rot = np.linalg.lstsq(m * sw[:, None], f * sw, rcond=None)[0]
         e2 = (f - m @ rot) ** 2
         robust = 1.0 / (1.0 + e2 / s2)
     e2 = e2[0::2] + e2[1::2]
-    # share of the flow (weighted sum of lengths) the rotation leaves unexplained
+    # share of the flow (weighted sum of lengths) the rotation leaves unexplained, beyond (part of)
+    # the flow's own noise
     total = float((bf.weight * np.hypot(bf.flow[:, 0], bf.flow[:, 1])).sum())
-    left = float((bf.weight * np.sqrt(e2)).sum())
+    left = float((bf.weight * np.maximum(np.sqrt(e2) - _NOISE_ALLOWANCE * bf.noise, 0.0)).sum())
     unexplained = (
         left / total if total > bf.weight.sum() else 0.0
     )  # under ~1 px on average: nothing to explain
@@ -411,13 +500,14 @@ def _egomotion(bf: _BlockFlow, focal: float) -> _Egomotion:
     B = np.empty((n, 2, 2))
     B[:, 0, 0], B[:, 0, 1] = x * y / focal, -(focal + x * x / focal)
     B[:, 1, 0], B[:, 1, 1] = focal + y * y / focal, -x * y / focal
-    loss, rot, s, norm, t = _search(bf, focal, B, rotate=True)
+    sigma = max(_SIGMA, _NOISE_SIGMA * bf.noise)
+    loss, rot, s, norm, t = _search(bf, focal, B, rotate=True, sigma=sigma)
     # parsimony: a pure rotation or a pure translation that explains the flow nearly as well as
     # both together is preferred (rotation and sideways translation trade off against each other,
     # and free per-patch depths let translation mimic almost anything, so rotation gets more room)
     wsum = bf.weight.sum()
-    loss_r, rot_r, unexplained = _rotation_only(bf, B)
-    loss_t, _, s_t, norm_t, t_t = _search(bf, focal, B, rotate=False)
+    loss_r, rot_r, unexplained = _rotation_only(bf, B, sigma)
+    loss_t, _, s_t, norm_t, t_t = _search(bf, focal, B, rotate=False, sigma=sigma)
     if loss_r <= min(loss, loss_t) + _ROTATION_MARGIN * wsum and unexplained <= _UNEXPLAINED:
         return _Egomotion(float(rot_r[1]), float(rot_r[0]), np.array([0.0, 0.0, 1.0]), 0.0)
     if loss_t <= loss + _TRANSLATION_MARGIN * wsum:
