@@ -1,0 +1,153 @@
+"""How far the tiny model's autoencoder is from a linear code of the same size.
+
+    python benchmarks/vae_linear_bound.py --json benchmarks/results/vae_linear_bound.json
+
+The tiny VAE keeps 48 numbers per 16x16 pixel patch (per frame for the first latent, per group of
+four frames after it). A linear code of that size is PCA of the patches to 48 components. This
+script measures, on procedural frames (PCA fitted on training seeds >= 100000, measured on held-out
+seeds 0..N):
+
+1. PCA-48 reconstruction of single frames, of groups of four consecutive frames, and of still
+   groups (one frame four times): what a linear encoder/decoder of the latent's size reaches;
+2. the shipped VAE's reconstruction of the same single frames;
+3. a linear decoder (ridge regression from each latent and its 3x3 neighbours to the patch)
+   fitted on the shipped VAE's latents: how much of the frame its encoder keeps.
+
+CPU only; about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yume_env.model.pipeline import TINY_CHECKPOINT, load_checkpoint
+from yume_env.train.data import rollout_episode
+from yume_env.train.vae_train import decode_train, encode_train
+
+P = 16  # pixels per latent, each way
+K = 48  # numbers per latent
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two arrays in [-1, 1]."""
+    return float(10 * np.log10(4.0 / np.mean((np.clip(a, -1, 1) - b) ** 2)))
+
+
+def frames_of(seeds, stride: int = 7) -> np.ndarray:
+    """Every ``stride``-th frame of 3-block episodes, ``[N, H, W, 3]`` in [-1, 1]."""
+    out = [rollout_episode(s, num_blocks=3).frames[:, ::stride].reshape(-1, 96, 160, 3) for s in seeds]
+    return np.concatenate(out).astype(np.float32) / 127.5 - 1
+
+
+def groups_of(seeds) -> np.ndarray:
+    """The seven 4-frame groups after the first frame of every block, ``[N, 4, H, W, 3]``."""
+    out = []
+    for s in seeds:
+        f = rollout_episode(s, num_blocks=3).frames[:, 1:29]
+        out.append(f.reshape(-1, 4, 96, 160, 3))
+    return np.concatenate(out).astype(np.float32) / 127.5 - 1
+
+
+def patches(x: np.ndarray) -> np.ndarray:
+    """``[N, (T,) H, W, 3]`` -> one row per 16x16 patch (all T frames of it)."""
+    x = x if x.ndim == 5 else x[:, None]
+    n, t, h, w, c = x.shape
+    return x.reshape(n, t, h // P, P, w // P, P, c).transpose(0, 2, 4, 1, 3, 5, 6).reshape(-1, t * P * P * c)
+
+
+def unpatch(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    single = len(shape) == 4
+    n, t, h, w, c = (shape[0], 1, *shape[1:]) if single else shape
+    x = rows.reshape(n, h // P, w // P, t, P, P, c).transpose(0, 3, 1, 4, 2, 5, 6).reshape(n, t, h, w, c)
+    return x[:, 0] if single else x
+
+
+def pca_psnr(train: np.ndarray, test_sets: list[np.ndarray]) -> list[float]:
+    rows = patches(train)
+    mean = rows.mean(0)
+    cov = np.cov((rows - mean).T)
+    basis = np.linalg.eigh(cov)[1][:, ::-1][:, :K]
+    out = []
+    for test in test_sets:
+        q = patches(test) - mean
+        out.append(psnr(unpatch(q @ basis @ basis.T + mean, test.shape), test))
+    return out
+
+
+@torch.no_grad()
+def vae_latents(vae, x: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Normalised latents ``[N, 48, h, w]`` of single frames and their reconstruction."""
+    video = torch.from_numpy(x).permute(0, 3, 1, 2)[:, :, None]
+    zs, recs = [], []
+    for i in range(0, len(video), 16):
+        z = encode_train(vae, video[i : i + 16])
+        zs.append(z[:, :, 0])
+        recs.append(decode_train(vae, z)[:, :, 0].permute(0, 2, 3, 1).numpy())
+    return torch.cat(zs), np.concatenate(recs)
+
+
+def neighbourhood(z: torch.Tensor) -> torch.Tensor:
+    """Each latent with its 3x3 neighbours, one row per position: ``[N*h*w, 9*48]``."""
+    zp = torch.nn.functional.pad(z, (1, 1, 1, 1), mode="replicate")
+    n, c, h, w = z.shape
+    f = torch.cat([zp[:, :, i : i + h, j : j + w] for i in range(3) for j in range(3)], 1)
+    return f.permute(0, 2, 3, 1).reshape(-1, c * 9)
+
+
+def linear_decoder_psnr(z_train, x_train, z_test, x_test) -> float:
+    a = torch.cat([neighbourhood(z_train), torch.ones(len(neighbourhood(z_train)), 1)], 1).double()
+    y = torch.from_numpy(patches(x_train)).double()
+    w = torch.linalg.solve(a.T @ a + 1e-3 * torch.eye(a.shape[1], dtype=torch.double), a.T @ y)
+    b = torch.cat([neighbourhood(z_test), torch.ones(len(neighbourhood(z_test)), 1)], 1).double()
+    return psnr(unpatch((b @ w).float().numpy(), x_test.shape), x_test)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--train-seeds", type=int, default=30, help="training episodes (seeds 100000..)")
+    p.add_argument("--test-seeds", type=int, default=8, help="held-out episodes (seeds 0..)")
+    p.add_argument("--json", type=Path, help="write the numbers here")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    train_seeds = range(100_000, 100_000 + args.train_seeds)
+    test_seeds = range(args.test_seeds)
+    x_train, x_test = frames_of(train_seeds), frames_of(test_seeds)
+    g_train, g_test = groups_of(train_seeds), groups_of(test_seeds)
+    still = np.repeat(g_test[:, :1], 4, axis=1)
+    (pca_frames,) = pca_psnr(x_train, [x_test])
+    pca_groups, pca_still = pca_psnr(g_train, [g_test, still])
+    vae = load_checkpoint(TINY_CHECKPOINT, "cpu").vae
+    z_train, _ = vae_latents(vae, x_train)
+    z_test, rec_test = vae_latents(vae, x_test)
+    result = {
+        "frames": {
+            "train": len(x_train),
+            "test": len(x_test),
+            "groups_train": len(g_train),
+            "groups_test": len(g_test),
+        },
+        "pca48_single_frames_db": pca_frames,
+        "pca48_four_frame_groups_db": pca_groups,
+        "pca48_still_groups_db": pca_still,
+        "vae_single_frames_db": psnr(rec_test, x_test),
+        "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test),
+        "seconds": time.perf_counter() - t0,
+        "command": "python benchmarks/vae_linear_bound.py" + (f" --json {args.json}" if args.json else ""),
+    }
+    for k, v in result.items():
+        print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
