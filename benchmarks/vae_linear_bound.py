@@ -102,10 +102,13 @@ def neighbourhood(z: torch.Tensor) -> torch.Tensor:
 
 
 def linear_decoder_psnr(z_train, x_train, z_test, x_test) -> float:
-    a = torch.cat([neighbourhood(z_train), torch.ones(len(neighbourhood(z_train)), 1)], 1).double()
+    def design(z):  # neighbourhood rows plus a constant
+        f = neighbourhood(z)
+        return torch.cat([f, torch.ones(len(f), 1)], 1).double()
+
+    a, b = design(z_train), design(z_test)
     y = torch.from_numpy(patches(x_train)).double()
     w = torch.linalg.solve(a.T @ a + 1e-3 * torch.eye(a.shape[1], dtype=torch.double), a.T @ y)
-    b = torch.cat([neighbourhood(z_test), torch.ones(len(neighbourhood(z_test)), 1)], 1).double()
     return psnr(unpatch((b @ w).float().numpy(), x_test.shape), x_test)
 
 

@@ -7,17 +7,18 @@ block can be compared with the keys that were pressed (:func:`expected_axes`, :f
 How it works (numpy only; about 0.1 s for a 29-frame 96x160 block on one core of a 2-core CPU):
 
 1. Frames are converted to grayscale and box-downsampled to at most ``work_width`` pixels wide.
-2. **Flow between frames four apart** (frame ``i`` against ``i + 4``, every ``i``). Whole frames
-   are phase-correlated (Hann window, sub-pixel peak) to get the dominant shift; then a 5x7 grid
-   of overlapping patches is phase-correlated, each patch of the later frame taken at the
-   position predicted by that shift, which gives one flow vector per textured patch. Flat patches
-   (sky, fog) are ignored. Each correlation is computed twice: fully whitened (phase only; the
-   sharpest peak) and half-whitened (each frequency divided by the square root of its
-   magnitude); where the two peaks are more than half a pixel apart the half-whitened one is
-   used. Why: in blurry frames (a VAE's reconstruction, a small model's samples) the decoder's
-   fine, fixed-position detail does not move, and full whitening lets it outvote the motion of
-   the coarse content; comparing frames four apart (the VAE's latent groups) makes the motion
-   per pair large enough to pull the peak off that static detail.
+2. **Flow between frames.** Whole consecutive frames are phase-correlated (Hann window, sub-pixel
+   peak) to get the dominant shift; then a 5x7 grid of overlapping patches is phase-correlated,
+   each patch of the next frame taken at the position predicted by that shift, which gives one
+   flow vector per textured patch. Flat patches (sky, fog) are ignored. Patches that move less
+   than a pixel per frame are measured again between frames four apart (frame ``i`` against
+   ``i + 4``). Each correlation is computed twice: fully whitened (phase only; the sharpest peak)
+   and half-whitened (each frequency divided by the square root of its magnitude); where the two
+   peaks are more than half a pixel apart the half-whitened one is used. Why: in blurry frames (a
+   VAE's reconstruction, a small model's samples) the decoder's fine, fixed-position detail does
+   not move, and full whitening lets it outvote the motion of the coarse content; comparing slow
+   patches four frames apart (the VAE's latent groups) makes their motion per pair large enough
+   to pull the peak off that static detail.
 3. **Block flow.** Each patch's flow is summed over the block (the median per pair times the
    number of pair steps in the block, which shrugs off the odd mismatch on repetitive texture).
    Summing pair flows, instead of correlating the first and last frames, keeps large pans from
@@ -213,13 +214,13 @@ def _lowpass(h: int, w: int) -> np.ndarray:
 def _peaks(fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int]):
     """Phase correlation of stacks: content displacement ``(dy, dx)`` from a to b and peak heights (0..1).
 
-    The displacement comes from a half-whitened cross-power spectrum (each frequency divided by the
-    square root of its magnitude): full whitening gives every frequency the same say, so on blurry
-    frames (a VAE's reconstruction, a small model's samples) the decoder's fixed-position fine
-    detail, which does not move, outvotes the motion carried by the coarse content; half whitening
-    keeps the peak sharp on detailed frames and lets the coarse content lead on blurry ones. The
-    peak height (the match quality) is that of the fully whitened correlation, where a perfect
-    match peaks at 1.
+    The displacement is the fully whitened correlation's peak unless the half-whitened one (each
+    frequency divided by the square root of its magnitude) lies more than ``_PEAK_AGREEMENT``
+    pixels away: full whitening gives every frequency the same say, so on blurry frames (a VAE's
+    reconstruction, a small model's samples) the decoder's fixed-position fine detail, which does
+    not move, outvotes the motion carried by the coarse content, while half whitening lets the
+    coarse content lead. The peak height (the match quality) is that of the fully whitened
+    correlation, where a perfect match peaks at 1.
 
     The cross-power spectrum is smoothed with a Gaussian, so the correlation peak is a Gaussian
     whose centre a three-point fit of its logarithm finds without pulling it towards whole pixels
@@ -292,7 +293,7 @@ class _PairFlow:
     weight: np.ndarray  # (n,) mean peak height over the pairs (0 where invalid)
     ok: np.ndarray  # (n,) bool
     steps: float  # pairs laid end to end in the block: (t - 1) / stride
-    quality: float  # median whole-frame peak height
+    quality: float  # median whole-frame peak height (reported for consecutive frames)
 
 
 def _grid(h: int, w: int):
@@ -348,25 +349,25 @@ def _block_flow(gray: np.ndarray) -> _BlockFlow:
     # between frames _STRIDE apart: blurry frames hardly move from one frame to the next, too little
     # to pull the correlation peak off the decoder's fixed-position detail. Faster patches keep the
     # consecutive-frame flow, which follows large and perspective-distorted motion best.
-    use = near.ok & (np.hypot(near.pair[:, 0], near.pair[:, 1]) >= _SLOW_PAIR)
-    flows = [near]
+    fast = near.ok & (np.hypot(near.pair[:, 0], near.pair[:, 1]) >= _SLOW_PAIR)
     stride = min(_STRIDE, t - 1)
-    if stride > 1 and not use.all():
-        flows.append(_pair_flow(gray, spec, stride))
-    choice = np.where(use | ~flows[-1].ok, 0, len(flows) - 1)
-    pick = lambda attr: np.choose(choice, [getattr(f, attr) for f in flows])  # noqa: E731
+    far = _pair_flow(gray, spec, stride) if stride > 1 and not fast.all() else near
+    take_far = ~fast & far.ok
+
+    def pick(attr: str) -> np.ndarray:  # per patch: the far pairs' value where taken, else the near
+        a, b = getattr(near, attr), getattr(far, attr)
+        return np.where(take_far.reshape(-1, *[1] * (a.ndim - 1)), b, a)
+
     ok = pick("ok")
-    steps = np.array([f.steps for f in flows])[choice]
-    flow = (np.stack([f.pair[:, i] for f in flows], 0)[choice, np.arange(len(choice))] for i in range(2))
-    u, v = (f * steps for f in flow)
+    steps = np.where(take_far, far.steps, near.steps)
+    flow = pick("pair") * steps[:, None]
     # a median over pairs carries about 1.25 the scatter (MAD as a standard deviation) of one pair,
     # and a sum of `steps` pairs sqrt(steps) times that
     noise_per_patch = pick("scatter") * 1.4826 * 1.25 * np.sqrt(steps)
     cy, cx, _, _ = _grid(h, w)
     pos = np.stack([cx - (w - 1) / 2, cy - (h - 1) / 2], 1)[ok].astype(np.float64)
     noise = float(np.median(noise_per_patch[ok])) if ok.any() else 0.0
-    flow_ok = np.stack([u, v], 1)[ok]
-    return _BlockFlow(pos, flow_ok, pick("weight")[ok], near.quality, w, h, noise)
+    return _BlockFlow(pos, flow[ok], pick("weight")[ok], near.quality, w, h, noise)
 
 
 # ------------------------------------------------------------------------------------ egomotion
