@@ -10,6 +10,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 EXAMPLES = """examples:
@@ -45,34 +46,24 @@ def _positive_int(text: str) -> int:
     return v
 
 
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: seconds (a number > 0)") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"got {v}; accepted: seconds (a number > 0)")
-    return v
+def _float_in(accepted: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: a float for which ``ok`` holds; errors say what is ``accepted``."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; accepted: {accepted}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"got {v}; accepted: {accepted}")
+        return v
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a number in [0, 1]") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"got {v}; accepted: a number in [0, 1]")
-    return v
-
-
-def _non_negative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; accepted: a number >= 0") from None
-    if not v >= 0.0:
-        raise argparse.ArgumentTypeError(f"got {v}; accepted: a number >= 0")
-    return v
+_seconds = _float_in("seconds (a number > 0)", lambda v: v > 0)
+_fraction = _float_in("a number in [0, 1]", lambda v: 0.0 <= v <= 1.0)
+_non_negative = _float_in("a number >= 0", lambda v: v >= 0.0)
 
 
 def _resolution(text: str) -> tuple[int, int]:
