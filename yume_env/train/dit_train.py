@@ -89,11 +89,12 @@ def with_own_history(
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     device = dit.device
     history = batch.history.to(device)
-    before = history[torch.as_tensor(pick, device=device), :, :-8]  # all but the newest block
+    rows = torch.as_tensor(pick, device=device)
+    before = history[rows, :, :-8]  # all but the newest block
     contexts = [batch.previous_contexts[int(i)] for i in pick]
     prepared = dit.prepare(list(before), contexts, tuple(history.shape[-2:]))
     sampler = EulerSampler(cfg.sampler_steps, cfg.sampler_shift)
-    noise = torch.randn((pick.size, *history.shape[1:2], 8, *history.shape[-2:]), generator=gen).to(device)
+    noise = torch.randn((pick.size, history.shape[1], 8, *history.shape[-2:]), generator=gen).to(device)
     was_training = dit.training
     dit.eval()
     try:
@@ -103,7 +104,7 @@ def with_own_history(
     finally:
         dit.train(was_training)
     history = history.clone()
-    history[torch.as_tensor(pick, device=device), :, -8:] = own.to(history.dtype)
+    history[rows, :, -8:] = own.to(history.dtype)
     return replace(batch, history=history), int(pick.size)
 
 

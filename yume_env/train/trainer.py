@@ -566,8 +566,8 @@ class Trainer:
                 g["lr"] = lr
             batch = self.store.sample(self.rng, cfg.batch, self.contexts, cfg.max_history_blocks)
             with self._autocast():
-                if flow.self_history_rate > 0:
-                    batch, _ = with_own_history(m.dit, batch, self.rng, flow.self_history_rate, flow)
+                # at rate 0 this returns the batch as it is, without drawing from the run's rng
+                batch, _ = with_own_history(m.dit, batch, self.rng, flow.self_history_rate, flow)
                 loss, stats = flow_matching_loss(m.dit, batch, self.rng, flow)
             _optimize(self.dit_opt, loss)
             self.ema.update(m.dit, step)
