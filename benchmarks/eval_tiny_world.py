@@ -239,6 +239,11 @@ def evaluate_seed(seed: int, checkpoint: str | None, blocks: int, threads: int |
                     }
                 )
         out["psnr"][kind] = rows
+        if kind == "still":
+            # stillness at the resolution the model can show: against each true block after the VAE
+            out["still_vs_autoencoded"] = [
+                float(np.mean(frame_psnrs(m, _autoencoded(world, t)))) for t, m in zip(truth, model)
+            ]
         out.setdefault("vae_psnr", {})[kind] = _autoencoded_psnr(world, truth[0])
     control_t, control_m = run_pair(penv, world, state, start, [(0, 0, ""), (0, 0, "")])
     for name, (text, measure, _) in EVENTS.items():
@@ -255,24 +260,14 @@ def evaluate_seed(seed: int, checkpoint: str | None, blocks: int, threads: int |
 
 def _autoencoded(world, frames: np.ndarray) -> np.ndarray:
     """A ground-truth block after the model's VAE (encode + decode): the best the model can show."""
-    import torch
+    from yume_env.world.images import autoencode_frames
 
-    model = world.stream.model
-    video = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
-    rec = model.decode(_encode(model, video))
-    return ((rec[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    return autoencode_frames(world.stream.model.vae, frames)
 
 
 def _autoencoded_psnr(world, frames: np.ndarray) -> float:
     """PSNR of a ground-truth block after the model's VAE: the ceiling for the model."""
     return float(np.mean(frame_psnrs(_autoencoded(world, frames), frames)))
-
-
-def _encode(model, video):
-    import torch
-
-    with torch.inference_mode():
-        return model.vae.encode(video.to(model.device, model.vae.dtype))
 
 
 def _seed_job(args):
@@ -290,6 +285,7 @@ def evaluate(
     direction = {"pan": [], "tilt": []}
     events = {name: {k: [] for k in ("model", "model_control", "truth", "truth_control")} for name in EVENTS}
     vae_psnr = {k: [] for k in SEQUENCE_TYPES}
+    still_vs_autoencoded = []
     t0 = time.perf_counter()
     args = [(seed, checkpoint, blocks, threads) for seed in range(seeds)]
     if jobs > 1:
@@ -314,6 +310,7 @@ def evaluate(
                 if k == 0:
                     first_model[kind] += pm
                     first_base[kind] += pb
+        still_vs_autoencoded.append(r["still_vs_autoencoded"])
         for row in r["direction"]:
             direction[row["kind"]].append(row)
         for kind, v in r["vae_psnr"].items():
@@ -340,6 +337,10 @@ def evaluate(
             "per_block_model_db": [float(np.mean(v)) for v in per_block[kind]],
             "first_block_autoencoded_db": float(np.mean(vae_psnr[kind])),
         }
+    result["psnr"]["still"]["vs_autoencoded_truth_db"] = float(np.mean(still_vs_autoencoded))
+    result["psnr"]["still"]["per_block_vs_autoencoded_truth_db"] = np.mean(
+        still_vs_autoencoded, axis=0
+    ).tolist()
     for kind, rows in direction.items():
         gt_expected = [
             (np.sign(r["truth"]) == (-1 if r["look"] in (1, 3) else 1))
@@ -396,6 +397,12 @@ def markdown(result: dict) -> str:
             f"| {r['first_block_model_db']:.2f} | {r['first_block_baseline_db']:.2f} "
             f"| {r['first_block_autoencoded_db']:.2f} |"
         )
+    still = result["psnr"]["still"]
+    lines.append(
+        f"\nStill, against the ground truth after the VAE (the sharpest the model can show): "
+        f"{still['vs_autoencoded_truth_db']:.2f} dB; per block: "
+        + " ".join(f"{v:.1f}" for v in still["per_block_vs_autoencoded_truth_db"])
+    )
     lines += [
         "",
         "| camera motion | blocks | direction right: model | model, block 1 only | ground truth through the VAE "

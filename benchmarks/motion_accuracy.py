@@ -141,19 +141,11 @@ still; on the sharp sets it scored 99.6% / 98.9% (synthetic) and 97.1% / 88.9% (
 
 def _through_tiny_vae():
     """Frames ``(T, H, W, 3)`` uint8 -> the same after the shipped tiny model's VAE (encode, decode)."""
-    import torch
-
     from yume_env.model.pipeline import TINY_CHECKPOINT, load_checkpoint
+    from yume_env.world.images import autoencode_frames
 
     vae = load_checkpoint(TINY_CHECKPOINT, "cpu").vae
-
-    def transform(frames: np.ndarray) -> np.ndarray:
-        video = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
-        with torch.inference_mode():
-            rec = vae.decode(vae.encode(video))
-        return ((rec[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-
-    return transform
+    return lambda frames: autoencode_frames(vae, frames)
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -239,6 +240,23 @@ def test_rejects_bad_shapes(vae: WanVAE) -> None:
         vae.encode(torch.zeros(3, 5, 64, 96))
     with pytest.raises(ValueError):
         vae.decode(torch.zeros(1, 16, 2, 4, 6))
+
+
+def test_autoencode_frames_is_encode_then_decode(vae: WanVAE) -> None:
+    from yume_env.world.images import autoencode_frames, to_uint8
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 32, 48, 3), dtype=np.uint8)
+    out = autoencode_frames(vae, frames)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    video = torch.from_numpy(frames).float().div(127.5).sub(1).permute(3, 0, 1, 2)[None]
+    with torch.inference_mode():
+        expected = to_uint8(vae.decode(vae.encode(video))[0])
+    np.testing.assert_array_equal(out, expected)
+    assert not np.array_equal(out, frames)  # a lossy code, not a copy
+    for bad in (frames[:4], frames[..., :2], frames.astype(np.float32), frames[0]):
+        with pytest.raises(ValueError, match="frames: got"):
+            autoencode_frames(vae, bad)
 
 
 def test_real_config_matches_manifest() -> None:

@@ -128,6 +128,29 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return x.movedim(-4, -1).cpu().numpy()
 
 
+def autoencode_frames(vae, frames: np.ndarray) -> np.ndarray:
+    """uint8 frames ``(T, H, W, 3)`` after ``vae``'s encode and decode (``T = 1 + 4k``).
+
+    What a latent world model can show of those frames at best: the ceiling for comparisons against
+    ground truth. ``vae`` is a :class:`yume_env.model.vae.WanVAE`, whose own checks reject bad sizes.
+    """
+    frames = np.asarray(frames)
+    stride = vae.config.temporal_stride
+    if (
+        frames.ndim != 4
+        or frames.shape[-1] != 3
+        or frames.dtype != np.uint8
+        or (frames.shape[0] - 1) % stride
+    ):
+        raise ValueError(
+            f"frames: got {frames.dtype} {frames.shape}; accepted: uint8 (T, H, W, 3) with T = 1 + {stride}k"
+        )
+    video = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1).to(vae.device, vae.dtype)
+    with torch.inference_mode():
+        rec = vae.decode(vae.encode(video.movedim(-1, 0)[None]))
+    return to_uint8(rec[0])
+
+
 def parse_resolution(text: str | None) -> tuple[int, int] | None:
     """``"HxW"`` (e.g. ``"544x960"``) as ``(H, W)``; ``None`` stays ``None``. ``ValueError`` otherwise."""
     if text is None:
