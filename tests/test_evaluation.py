@@ -331,12 +331,29 @@ def test_eval_cli_writes_tables_plots_and_videos(tmp_path, capsys):
         (["--device", "cuda"], "--device: not used by world 'procedural'"),
         (["--limit", "0"], "--limit: got 0"),
         (["--bogus"], "unrecognized arguments"),
+        (["--threshold", "yaw"], "--threshold: got 'yaw'; accepted: AXIS=VALUE"),
+        (["--threshold", "roll=1"], "--threshold: thresholds: got key 'roll'"),
+        (["--threshold", "yaw=-1"], "--threshold: thresholds['yaw']: got -1.0"),
     ],
 )
 def test_eval_cli_usage_errors_exit_2(argv, message, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_eval_cli_threshold_reaches_the_estimator(tmp_path):
+    """A yaw threshold larger than any turn makes the turns read as still: the score drops to 0."""
+    scores = {}
+    for name, extra in (("default", []), ("strict", ["--threshold", "yaw=5"])):
+        out = tmp_path / name
+        argv = ["--policy", "expected", "--task", "turn-left", "--out", str(out), "--quiet", "--no-video"]
+        assert main([*argv, "--no-plots", *extra]) == 0
+        data = json.loads((out / "results.json").read_text())["results"][0]
+        scores[name] = data["summary"]["if_score"]
+        if name == "strict":
+            assert data["settings"]["estimator"] == {"thresholds": {"yaw": 5.0}}
+    assert scores == {"default": 1.0, "strict": 0.0}
 
 
 def test_eval_cli_help_and_the_yume_world_entry_point(capsys):

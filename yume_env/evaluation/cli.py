@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from yume_env.evaluation.benchmark import (
     POLICY_NAMES,
     WORLDS,
@@ -31,6 +33,7 @@ from yume_env.evaluation.benchmark import (
     policy_name,
     run_benchmark,
 )
+from yume_env.evaluation.motion import AXES, estimate_block_motion
 from yume_env.evaluation.tasks import TaskError, load_tasks, select_tasks
 from yume_env.world.images import parse_resolution
 
@@ -67,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default=None, help="float32 or bfloat16 (generated worlds)")
     p.add_argument("--resolution", default=None, help="HxW of the frames, e.g. 96x160")
     p.add_argument("--steps", type=int, default=None, help="denoising steps per block (generated worlds)")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=None,
+        metavar="AXIS=VALUE",
+        help="how far an axis must move in a block to count as moving (repeatable; axes yaw, pitch "
+        "in frame widths/heights, forward, lateral); e.g. yaw=0.03 for worlds that turn slowly",
+    )
     p.add_argument("--no-video", action="store_true", help="do not write the best/worst episode videos")
     p.add_argument("--no-plots", action="store_true", help="do not draw the plots")
     p.add_argument("--fps", type=int, default=16, help="video frame rate (default 16)")
@@ -82,6 +93,26 @@ def _seeds(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds):
         raise UsageError(f"--seeds: got {text!r}; accepted: comma-separated integers >= 0, e.g. 0,1,2")
     return seeds
+
+
+def _thresholds(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        axis, _, value = item.partition("=")
+        try:
+            out[axis.strip()] = float(value)
+        except ValueError:
+            raise UsageError(
+                f"--threshold: got {item!r}; accepted: AXIS=VALUE with AXIS one of {', '.join(AXES)}, "
+                "e.g. yaw=0.03"
+            ) from None
+    try:
+        estimate_block_motion(np.zeros((2, 16, 16, 3), np.uint8), thresholds=out)
+    except ValueError as exc:
+        raise UsageError(f"--threshold: {exc}") from None
+    return out
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
@@ -178,6 +209,7 @@ def run(args, argv: list[str]) -> int:
     if args.fps < 1:
         raise UsageError(f"--fps: got {args.fps}; accepted: an integer >= 1")
     seeds = _seeds(args.seeds)
+    thresholds = _thresholds(args.threshold)
     specs = [s.strip() for s in args.policy.split(",") if s.strip()]
     if not specs:
         raise UsageError(f"--policy: got {args.policy!r}; accepted: {', '.join(POLICY_NAMES)}")
@@ -209,6 +241,7 @@ def run(args, argv: list[str]) -> int:
                     keep_frames=not args.no_video,
                     progress=not args.quiet,
                     env=env,
+                    estimator={"thresholds": thresholds} if thresholds else None,
                     checkpoint=args.checkpoint,
                     **env_kwargs,
                 )
