@@ -209,6 +209,30 @@ def test_cli_trains_checkpoints_resumes_and_exports(tmp_path):
         torch.testing.assert_close(v, resumed.dit.state_dict()[k], atol=2e-3, rtol=2e-3)
 
 
+def test_decoder_only_resume_of_a_stopped_run_encodes_nothing(tmp_path, monkeypatch):
+    """A run stopped by hand during the transformer phase (phase still "dit"), resumed with no
+    transformer steps left and only decoder steps: the transformer's episodes are not rendered
+    and encoded again (on two CPU cores that took 40 minutes for 920 episodes)."""
+    import yume_env.train.trainer as trainer_mod
+
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--episodes", "2", "--blocks", "2", "--workers", "0"]
+    common += ["--resolution", "32x32", "--vae-batch", "2", "--batch", "4", "--no-progress"]
+    assert cli.main([*common, *TOY_ARGS, "--vae-steps", "2", "--dit-steps", "2", "--no-latent-cache"]) == 0
+    state = _read_state(out)
+    state["phase"] = "dit"  # as a run killed mid-transformer leaves it
+    (out / "state.json").write_text(json.dumps(state))
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("episodes encoded for a transformer with no steps left")
+
+    monkeypatch.setattr(trainer_mod, "encode_episode", no_encoding)
+    resume = [*common, "--resume", "--vae-steps", "2", "--dit-steps", "2", "--decoder-steps", "1"]
+    assert cli.main(resume) == 0
+    state = _read_state(out)
+    assert (state["dit_step"], state["decoder_step"], state["phase"]) == (2, 1, "done")
+
+
 def test_cli_errors(tmp_path, capsys):
     assert cli.main(["--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 1
     assert "no run to resume" in capsys.readouterr().err

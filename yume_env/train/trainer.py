@@ -698,6 +698,10 @@ class Trainer:
             if self.state["phase"] != "vae":
                 if self.state["phase"] == "done" and self.cfg.dit_steps > self.state["dit_step"]:
                     self.state["phase"] = "dit"
+                if self.state["phase"] == "dit" and self.cfg.dit_steps <= self.state["dit_step"]:
+                    # nothing left to train (e.g. a run stopped by hand, resumed for the decoder):
+                    # rendering and encoding its episodes again would be wasted work
+                    self.state["phase"] = "done"
                 if self.state["phase"] == "dit":
                     self.train_dit()
                 if self.state["decoder_step"] < self.cfg.decoder_steps:
