@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from yume_env.evaluation.benchmark import (
     POLICY_NAMES,
     WORLDS,
@@ -33,7 +31,7 @@ from yume_env.evaluation.benchmark import (
     policy_name,
     run_benchmark,
 )
-from yume_env.evaluation.motion import AXES, estimate_block_motion
+from yume_env.evaluation.motion import AXES, resolve_thresholds
 from yume_env.evaluation.tasks import TaskError, load_tasks, select_tasks
 from yume_env.world.images import parse_resolution
 
@@ -109,7 +107,7 @@ def _thresholds(items: list[str] | None) -> dict[str, float] | None:
                 "e.g. yaw=0.03"
             ) from None
     try:
-        estimate_block_motion(np.zeros((2, 16, 16, 3), np.uint8), thresholds=out)
+        resolve_thresholds(out)
     except ValueError as exc:
         raise UsageError(f"--threshold: {exc}") from None
     return out

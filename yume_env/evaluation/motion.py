@@ -545,7 +545,7 @@ def estimate_block_motion(
     Returns:
         A :class:`MotionEstimate`; ``label`` is ``"still"`` when no axis passes its threshold.
     """
-    th = _thresholds(thresholds)
+    th = resolve_thresholds(thresholds)
     if isinstance(work_width, bool) or not isinstance(work_width, int | np.integer) or work_width < 32:
         raise ValueError(f"work_width: got {work_width!r}; accepted: an integer >= 32")
     if isinstance(fov_deg, bool) or not isinstance(fov_deg, int | float) or not 20.0 <= fov_deg <= 150.0:
@@ -565,7 +565,9 @@ def estimate_block_motion(
     return _decide(values, th, bf.quality)
 
 
-def _thresholds(thresholds) -> dict[str, float]:
+def resolve_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    """:data:`DEFAULT_THRESHOLDS` with ``thresholds`` put over them; ``TypeError`` / ``ValueError``
+    naming the bad key or value."""
     th = dict(DEFAULT_THRESHOLDS)
     if thresholds is None:
         return th
