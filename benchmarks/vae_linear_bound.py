@@ -42,19 +42,16 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(4.0 / np.mean((np.clip(a, -1, 1) - b) ** 2)))
 
 
-def frames_of(seeds, stride: int = 7) -> np.ndarray:
-    """Every ``stride``-th frame of 3-block episodes, ``[N, H, W, 3]`` in [-1, 1]."""
-    out = [rollout_episode(s, num_blocks=3).frames[:, ::stride].reshape(-1, 96, 160, 3) for s in seeds]
-    return np.concatenate(out).astype(np.float32) / 127.5 - 1
-
-
-def groups_of(seeds) -> np.ndarray:
-    """The seven 4-frame groups after the first frame of every block, ``[N, 4, H, W, 3]``."""
-    out = []
+def frames_and_groups(seeds, stride: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """From 3-block episodes (each rendered once), in [-1, 1]: every ``stride``-th frame
+    ``[N, H, W, 3]``, and the seven 4-frame groups after the first frame of every block
+    ``[M, 4, H, W, 3]``."""
+    frames, groups = [], []
     for s in seeds:
-        f = rollout_episode(s, num_blocks=3).frames[:, 1:29]
-        out.append(f.reshape(-1, 4, 96, 160, 3))
-    return np.concatenate(out).astype(np.float32) / 127.5 - 1
+        f = rollout_episode(s, num_blocks=3).frames  # [blocks, 29, H, W, 3]
+        frames.append(f[:, ::stride].reshape(-1, 96, 160, 3))
+        groups.append(f[:, 1:29].reshape(-1, 4, 96, 160, 3))
+    return tuple(np.concatenate(x).astype(np.float32) / 127.5 - 1 for x in (frames, groups))
 
 
 def patches(x: np.ndarray, p: int = P) -> np.ndarray:
@@ -125,8 +122,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     train_seeds = range(100_000, 100_000 + args.train_seeds)
     test_seeds = range(args.test_seeds)
-    x_train, x_test = frames_of(train_seeds), frames_of(test_seeds)
-    g_train, g_test = groups_of(train_seeds), groups_of(test_seeds)
+    x_train, g_train = frames_and_groups(train_seeds)
+    x_test, g_test = frames_and_groups(test_seeds)
     still = np.repeat(g_test[:, :1], 4, axis=1)
     (pca_frames,) = pca_psnr(x_train, [x_test])
     pca_groups, pca_still = pca_psnr(g_train, [g_test, still])
@@ -146,13 +143,13 @@ def main(argv=None) -> int:
         "vae_single_frames_db": psnr(rec_test, x_test),
         "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test),
         "pca_other_latent_sizes": {
-            f"{k} per {p}x{p}": dict(
+            f"{k} per {size}x{size}": dict(
                 zip(
                     ("single_frames_db", "four_frame_groups_db", "still_groups_db"),
-                    pca_psnr(x_train, [x_test], p, k) + pca_psnr(g_train, [g_test, still], p, k),
+                    pca_psnr(x_train, [x_test], size, k) + pca_psnr(g_train, [g_test, still], size, k),
                 )
             )
-            for p, k in ((8, 48), (8, 16))
+            for size, k in ((8, 48), (8, 16))
         },
         "seconds": time.perf_counter() - t0,
         "command": "python benchmarks/vae_linear_bound.py" + (f" --json {args.json}" if args.json else ""),
