@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .local_folders import refuse_remote_code
 from .text_cleaning import clean_caption
 
 __all__ = [
@@ -351,7 +352,9 @@ def load_tokenizer(folder: str | Path) -> Any:
 
     ``folder`` is the checkpoint's ``google/umt5-xxl/`` directory (or :data:`TINY_TOKENIZER_DIR`).
     Raises ``FileNotFoundError`` when the folder is missing and ``OSError`` when it cannot be read as a
-    tokenizer; both messages name the folder.
+    tokenizer; both messages name the folder. A folder whose ``tokenizer_config.json`` (or
+    ``config.json``) has an ``auto_map`` (custom Python code) is refused with
+    :class:`~yume_env.model.local_folders.RemoteCodeRefusedError`: code from a folder never runs.
     """
     path = Path(folder).expanduser()
     if not path.is_dir():
@@ -359,10 +362,13 @@ def load_tokenizer(folder: str | Path) -> Any:
             f"tokenizer folder not found: {str(path)!r} (expected the checkpoint's 'google/umt5-xxl/' "
             "directory with tokenizer.json / spiece.model and tokenizer_config.json)"
         )
+    refuse_remote_code(path, "tokenizer folder")
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(path.resolve()), local_files_only=True)
+        return AutoTokenizer.from_pretrained(
+            str(path.resolve()), local_files_only=True, trust_remote_code=False
+        )
     except Exception as exc:
         raise OSError(f"could not load a tokenizer from {str(path)!r}: {type(exc).__name__}: {exc}") from exc
 

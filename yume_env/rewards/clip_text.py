@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from yume_env.model.local_folders import refuse_remote_code
 from yume_env.rewards.common import check_observation_space, frames_from
 
 FRAMES = ("last", "mean", "max")
@@ -34,7 +35,10 @@ class ClipTextReward:
     tokenizer and image-processor files), e.g. a saved ``openai/clip-vit-base-patch32``, through
     ``transformers`` (``AutoModel`` with ``get_text_features`` / ``get_image_features``, and
     ``AutoProcessor`` or ``AutoTokenizer`` + ``AutoImageProcessor``), with ``local_files_only=True``:
-    nothing is ever downloaded.
+    nothing is ever downloaded, and no code from the folder is ever run: a folder whose configs carry
+    an ``auto_map`` (custom Python classes) is refused with
+    :class:`~yume_env.model.local_folders.RemoteCodeRefusedError`, and every load passes
+    ``trust_remote_code=False``.
 
     Everything that can fail is tried at construction: the folder, the files, the model, the text,
     and a test image through the vision side. A broken model raises :class:`RewardModelError` (or
@@ -108,8 +112,10 @@ class ClipTextReward:
     def _load(self, folder: Path):
         from transformers import AutoImageProcessor, AutoModel, AutoProcessor, AutoTokenizer
 
+        refuse_remote_code(folder, "model_dir")
+        local = {"local_files_only": True, "trust_remote_code": False}  # never run a folder's code
         try:
-            model = AutoModel.from_pretrained(folder, local_files_only=True)
+            model = AutoModel.from_pretrained(folder, **local)
         except Exception as exc:
             raise RewardModelError(f"model_dir {folder}: cannot load the model: {exc}") from exc
         for method in ("get_text_features", "get_image_features"):
@@ -120,16 +126,14 @@ class ClipTextReward:
                 )
         tokenizer = image_processor = None
         try:
-            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            processor = AutoProcessor.from_pretrained(folder, **local)
             tokenizer = getattr(processor, "tokenizer", None)
             image_processor = getattr(processor, "image_processor", None)
         except Exception:
             pass
         try:
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            image_processor = image_processor or AutoImageProcessor.from_pretrained(
-                folder, local_files_only=True
-            )
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(folder, **local)
+            image_processor = image_processor or AutoImageProcessor.from_pretrained(folder, **local)
         except Exception as exc:
             raise RewardModelError(
                 f"model_dir {folder}: cannot load the tokenizer / image processor: {exc}"
