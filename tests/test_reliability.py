@@ -113,3 +113,117 @@ def test_clip_folder_with_custom_code_never_runs_it(tmp_path):
     )
     assert not marker.exists(), out
     assert "REFUSED" in out and "auto_map" in out, out
+
+
+# ------------------------------------------------------------------------------ worlds and steps
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import yume_env  # noqa: E402,F401  (registers the environments)
+
+SMALL = (32, 64)
+IMAGE = (np.random.default_rng(1).random((40, 70, 3)) * 255).astype(np.uint8)
+GO = {"move": 1, "look": 0, "event": ""}
+
+
+def make(**kw):
+    return gym.make("YumeWorld-v0", **{"image": IMAGE, "resolution": SMALL, **kw}).unwrapped
+
+
+def world_state(stream, i: int = 0) -> tuple:
+    """Everything that decides world ``i``'s future, as comparable plain values."""
+    w = stream.worlds[i]
+    return (
+        None if w.history is None else w.history.clone(),
+        w.event,
+        w.block_index,
+        w.dropped_latents,
+        None if w.generator is None else w.generator.get_state().clone(),
+        None if w.last_frames is None else w.last_frames.copy(),
+    )
+
+
+def assert_same_state(a: tuple, b: tuple) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, torch.Tensor):
+            assert torch.equal(x, y)
+        elif isinstance(x, np.ndarray):
+            assert np.array_equal(x, y)
+        else:
+            assert x == y
+
+
+def test_text_start_in_stream_mode_fills_the_observation_space():
+    env = make(image=None, prompt="A quiet street at dawn.", decode="stream")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape == (32, *SMALL, 3)
+    obs, *_ = env.step(GO)
+    assert env.observation_space.contains(obs)
+
+
+def test_vector_env_mixing_image_and_text_starts_in_stream_mode():
+    envs = gym.make_vec(
+        "YumeWorld-v0",
+        num_envs=2,
+        image=[IMAGE, None],
+        prompt=["", "A quiet street at dawn."],
+        decode="stream",
+        resolution=SMALL,
+    )
+    obs, _ = envs.reset(seed=0)
+    assert obs.shape == (2, 32, *SMALL, 3)
+
+
+@pytest.mark.parametrize(
+    "reward_fn, error, words",
+    [
+        (lambda o, a, i: 1 / 0, "RewardFunctionError", ("reward_fn", "ZeroDivisionError", "undone")),
+        (lambda o, a, i: "high", TypeError, ("reward_fn", "'high'", "float")),
+        (lambda o, a, i: None, TypeError, ("reward_fn", "None", "float")),
+        (lambda o, a, i: float("nan"), ValueError, ("reward_fn", "nan", "finite")),
+    ],
+)
+def test_failing_reward_fn_leaves_the_world_as_it_was(reward_fn, error, words):
+    from yume_env.envs.validation import RewardFunctionError
+
+    error = RewardFunctionError if error == "RewardFunctionError" else error
+    env = make(reward_fn=lambda o, a, i: 0.5, render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(GO)
+    before, steps, frame = world_state(env.stream), env._steps, env.render().copy()
+    env.reward_fn = reward_fn
+    with pytest.raises(error) as info:
+        env.step({"move": 2, "look": 1, "event": "It rains."})
+    assert all(w in str(info.value) for w in words), str(info.value)
+    assert_same_state(before, world_state(env.stream))
+    assert env._steps == steps and np.array_equal(env.render(), frame)
+    # the next step is exactly the one a fresh copy of the world would take
+    env.reward_fn = lambda o, a, i: 0.5
+    obs, reward, *_ = env.step(GO)
+    twin = make(reward_fn=lambda o, a, i: 0.5)
+    twin.reset(seed=0)
+    twin.step(GO)
+    assert reward == 0.5 and np.array_equal(obs, twin.step(GO)[0])
+
+
+def test_failing_reward_fn_in_a_vector_env_leaves_every_world_as_it_was():
+    calls = []
+
+    def reward(obs, action, info):
+        calls.append(info["world"])
+        if info["world"] == 1 and len(calls) > 2:
+            raise RuntimeError("broken scorer")
+        return 1.0
+
+    envs = gym.make_vec("YumeWorld-v0", num_envs=2, image=IMAGE, resolution=SMALL, reward_fn=reward).unwrapped
+    envs.reset(seed=0)
+    actions = {"move": np.array([1, 2]), "look": np.array([0, 1]), "event": ("", "")}
+    envs.step(actions)
+    before = [world_state(envs.stream, i) for i in range(2)]
+    with pytest.raises(RuntimeError, match="reward_fn raised RuntimeError: broken scorer"):
+        envs.step(actions)
+    for i in range(2):
+        assert_same_state(before[i], world_state(envs.stream, i))
+    assert envs._steps.tolist() == [1, 1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -72,3 +74,32 @@ def check_episode_args(render_mode, max_episode_steps, reward_fn) -> None:
         raise TypeError(
             f"reward_fn: got {type(reward_fn).__name__}; accepted: a callable (obs, action, info) -> float"
         )
+
+
+class RewardFunctionError(RuntimeError):
+    """``reward_fn`` raised; the step was undone (the world is as it was before the step)."""
+
+
+def call_reward(reward_fn, obs, action, info) -> float:
+    """``reward_fn(obs, action, info)`` checked to be a finite real number.
+
+    Raises :class:`RewardFunctionError` (the original error chained) when it raises, ``TypeError``
+    when it returns something that is not a real number, ``ValueError`` for NaN/Inf. The callers
+    undo the step before re-raising.
+    """
+    try:
+        value = reward_fn(obs, action, info)
+    except Exception as exc:
+        raise RewardFunctionError(
+            f"reward_fn raised {type(exc).__name__}: {exc}; the step was undone (the world is as before it)"
+        ) from exc
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"reward_fn: returned {value!r} ({type(value).__name__}); accepted: a float (the step was undone)"
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"reward_fn: returned {value}; accepted: a finite float (the step was undone)")
+    return value

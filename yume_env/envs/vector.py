@@ -18,7 +18,7 @@ from gymnasium.vector.utils import batch_space
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space
-from yume_env.envs.validation import check_episode_args, check_event, parse_action
+from yume_env.envs.validation import call_reward, check_episode_args, check_event, parse_action
 from yume_env.envs.yume_world import (
     DEFAULT_IMAGE,
     RewardFn,
@@ -229,7 +229,22 @@ class YumeWorldVectorEnv(VectorEnv):
             if self.autoreset_mode == AutoresetMode.NEXT_STEP
             else np.zeros(self.num_envs, bool)
         )
+        mark = self.stream.mark()
         outs = self.stream.step([None if to_reset[i] else a for i, a in enumerate(parsed)])
+        stepped = {}  # observations, infos and rewards of every stepped world, before anything commits
+        try:
+            for i in range(self.num_envs):
+                if to_reset[i]:
+                    continue
+                obs = observation_from(outs[i], self.obs_mode, self.stream)
+                info = {**outs[i].info, "world": i}  # lets stateful rewards keep one memory per world
+                reward = 0.0
+                if self.reward_fn is not None:
+                    reward = call_reward(self.reward_fn, obs, actions_of(actions, i), info)
+                stepped[i] = (obs, info, reward)
+        except BaseException:
+            self.stream.rollback(mark)  # a failing reward_fn leaves every world as it was
+            raise
 
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
@@ -241,11 +256,7 @@ class YumeWorldVectorEnv(VectorEnv):
                 obs_list[i], info = self._reset_world(i)
                 infos = self._add_info(infos, info, i)
                 continue
-            out = outs[i]
-            obs = observation_from(out, self.obs_mode, self.stream)
-            info = {**out.info, "world": i}  # lets stateful rewards keep one memory per world
-            if self.reward_fn is not None:
-                rewards[i] = float(self.reward_fn(obs, actions_of(actions, i), info))
+            obs, info, rewards[i] = stepped[i]
             self._steps[i] += 1
             truncated[i] = self.max_episode_steps is not None and self._steps[i] >= self.max_episode_steps
             self._ended[i] = truncated[i]

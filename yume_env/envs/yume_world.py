@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
-from yume_env.envs.validation import check_episode_args, check_event, parse_action
+from yume_env.envs.validation import call_reward, check_episode_args, check_event, parse_action
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -225,10 +225,15 @@ class YumeWorldEnv(gym.Env):
                 "step after the episode ended (truncated): call env.reset() to start a new one"
             )
         act = parse_action(action)
+        mark = self.stream.mark()
         out = self.stream.step([act])[0]
         obs = observation_from(out, self.obs_mode, self.stream)
         info = dict(out.info)
-        reward = 0.0 if self.reward_fn is None else float(self.reward_fn(obs, action, info))
+        try:  # the step is one transaction: a failing reward_fn leaves the world as it was
+            reward = 0.0 if self.reward_fn is None else call_reward(self.reward_fn, obs, action, info)
+        except BaseException:
+            self.stream.rollback(mark)
+            raise
         self._steps += 1
         self._remember(out)
         limit = self.max_episode_steps

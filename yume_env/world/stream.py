@@ -81,6 +81,14 @@ class WorldSnapshot:
 
 
 @dataclass(frozen=True)
+class StreamMark:
+    """Every world's state object and noise position at one moment (see :meth:`WorldStream.mark`)."""
+
+    states: list
+    generator_states: list
+
+
+@dataclass(frozen=True)
 class BlockTiming:
     """Wall-clock milliseconds of one step (shared by the worlds of a batch).
 
@@ -114,6 +122,18 @@ class BlockOutput:
     latents: torch.Tensor  # [C, 8, h, w] float32 (the newest block; the start latents after an image reset)
     caption: str
     info: dict = field(default_factory=dict)
+
+
+def _full_block(frames: np.ndarray, count: int) -> np.ndarray:
+    """``frames`` with its first frame repeated in front up to ``count`` frames.
+
+    The first latent a causal decoder ever sees gives 1 frame, not 4: a text-started world's first
+    block in ``"stream"`` mode would be 3 frames short of the observation space.
+    """
+    missing = count - frames.shape[0]
+    if missing <= 0:
+        return frames
+    return np.concatenate([np.repeat(frames[:1], missing, axis=0), frames])
 
 
 def _sync(device: torch.device) -> None:
@@ -284,6 +304,26 @@ class WorldStream:
             results[i] = out
         return results
 
+    def mark(self) -> StreamMark:
+        """A cheap handle on every world's current state, for :meth:`rollback`.
+
+        Steps and resets replace a world's state object instead of changing it, so keeping the old
+        objects (and their noise generators' positions) is enough to undo them; nothing is copied.
+        """
+        return StreamMark(
+            list(self.worlds),
+            [None if w.generator is None else w.generator.get_state() for w in self.worlds],
+        )
+
+    def rollback(self, mark: StreamMark) -> None:
+        """Put every world back to the moment of :meth:`mark` (e.g. when a caller's reward fails)."""
+        if not isinstance(mark, StreamMark) or len(mark.states) != self.num_worlds:
+            raise TypeError(f"mark: got {type(mark).__name__}; accepted: a StreamMark of this stream")
+        for state, gen_state in zip(mark.states, mark.generator_states):
+            if gen_state is not None:
+                state.generator.set_state(gen_state)
+        self.worlds = list(mark.states)
+
     def _advance(self, jobs: list[tuple[int, WorldState, Action]]) -> list[tuple[BlockOutput, WorldState]]:
         """Generate one block for each (index, state, action); returns new states, mutates nothing."""
         model, dev = self.model, self.model.device
@@ -334,7 +374,7 @@ class WorldStream:
                 for k, (_, st, _) in enumerate(jobs):
                     dec = st.decoder.clone() if st.decoder is not None else model.vae.stream_decoder()
                     pix = dec.decode(latents[k : k + 1].to(model.vae.dtype)).float()
-                    frames_np[k] = to_uint8(pix)[0]
+                    frames_np[k] = _full_block(to_uint8(pix)[0], self.frames_per_block)
                     finite.append(bool(torch.isfinite(pix).all()))
                     decoders[k] = dec
             else:
