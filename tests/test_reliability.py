@@ -227,3 +227,71 @@ def test_failing_reward_fn_in_a_vector_env_leaves_every_world_as_it_was():
     for i in range(2):
         assert_same_state(before[i], world_state(envs.stream, i))
     assert envs._steps.tolist() == [1, 1]
+
+
+def make_vec(n=2, **kw):
+    return gym.make_vec("YumeWorld-v0", num_envs=n, **{"image": IMAGE, "resolution": SMALL, **kw}).unwrapped
+
+
+@pytest.mark.parametrize(
+    "prompt, words",
+    [
+        ("A bell rings.\x07", ("options['prompt'][1]", "'\\x07'")),
+        ("a" * 5000, ("options['prompt'][1]", "5000")),
+    ],
+)
+def test_vector_reset_validates_prompts_like_the_single_env(prompt, words):
+    envs = make_vec()
+    with pytest.raises(ValueError) as info:
+        envs.reset(seed=0, options={"prompt": ["It rains.", prompt]})
+    assert all(w in str(info.value) for w in words), str(info.value)
+    single = make()
+    with pytest.raises(ValueError, match=r"options\['prompt'\]"):
+        single.reset(seed=0, options={"prompt": prompt})
+
+
+def test_explorers_reset_validates_prompts():
+    from yume_env.envs.multi_agent import ExplorersEnv
+
+    env = ExplorersEnv(2, "yume", {"image": IMAGE, "resolution": SMALL, "obs_mode": "latent"}, max_cycles=2)
+    with pytest.raises(ValueError, match=r"options\['prompt'\]\[0\]"):
+        env.reset(seed=0, options={"prompt": "x" * 5000})
+
+
+def test_vector_reset_failing_on_one_world_changes_no_world():
+    envs = make_vec(3)
+    envs.reset(seed=0)
+    envs.step({"move": np.array([1, 2, 3]), "look": np.array([0, 1, 2]), "event": ("", "", "")})
+    before = [world_state(envs.stream, i) for i in range(3)]
+    rngs = [r.bit_generator.state for r in envs._rngs]
+    for bad in (
+        {"image": [IMAGE, IMAGE, "no/such/file.png"]},
+        {"prompt": ["ok", "ok", "bad\x01"]},
+        {"image": [IMAGE, np.zeros((0, 4, 3), np.uint8), IMAGE]},
+    ):
+        with pytest.raises((ValueError, FileNotFoundError)):
+            envs.reset(seed=[5, 6, 7], options=bad)
+        for i in range(3):
+            assert_same_state(before[i], world_state(envs.stream, i))
+        assert [r.bit_generator.state for r in envs._rngs] == rngs
+        assert envs._steps.tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match=r"seed\[1\]"):
+        envs.reset(seed=[1, -2, 3])
+
+
+@pytest.mark.parametrize("options", [5, "prompt", ["image"]])
+def test_reset_options_that_are_not_a_dict(options):
+    for env in (make(), make_vec()):
+        with pytest.raises(TypeError, match="options: got"):
+            env.reset(seed=0, options=options)
+
+
+def test_single_env_failed_reset_keeps_its_episode():
+    env = make()
+    env.reset(seed=0)
+    env.step(GO)
+    before, rng = world_state(env.stream), env.np_random.bit_generator.state
+    with pytest.raises(FileNotFoundError, match="image"):
+        env.reset(options={"image": "no/such/file.png"})
+    assert_same_state(before, world_state(env.stream))
+    assert env.np_random.bit_generator.state == rng and env._steps == 1

@@ -40,6 +40,18 @@ def check_event(value, name: str = "action['event']") -> str:
     return value
 
 
+def check_options(options, accepted: tuple[str, ...]) -> dict:
+    """``reset(options=...)``: ``None`` or a dict (copied); ``TypeError`` naming ``options`` otherwise."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"options: got {options!r} ({type(options).__name__}); accepted: None or a dict with keys "
+            + ", ".join(repr(k) for k in accepted)
+        )
+    return dict(options)
+
+
 def parse_action(action) -> Action:
     """A Gymnasium action dict ``{"move", "look", "event"}`` (``event`` optional) as an :class:`Action`."""
     if isinstance(action, Action):

@@ -18,7 +18,13 @@ from gymnasium.vector.utils import batch_space
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space
-from yume_env.envs.validation import call_reward, check_episode_args, check_event, parse_action
+from yume_env.envs.validation import (
+    call_reward,
+    check_episode_args,
+    check_event,
+    check_options,
+    parse_action,
+)
 from yume_env.envs.yume_world import (
     DEFAULT_IMAGE,
     RewardFn,
@@ -175,7 +181,7 @@ class YumeWorldVectorEnv(VectorEnv):
     # ------------------------------------------------------------------ VectorEnv API
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
         """Reset all worlds (or those in ``options["reset_mask"]``). ``seed=s`` seeds world i with ``s + i``."""
-        options = dict(options or {})
+        options = check_options(options, ("reset_mask", "image", "prompt"))
         unknown = set(options) - {"reset_mask", "image", "prompt"}
         if unknown:
             raise ValueError(
@@ -194,21 +200,55 @@ class YumeWorldVectorEnv(VectorEnv):
         elif isinstance(seed, int | np.integer) and not isinstance(seed, bool):
             seeds = [int(seed) + i for i in range(self.num_envs)]
         else:
+            if not isinstance(seed, Sequence | np.ndarray) or isinstance(seed, str):
+                raise TypeError(
+                    f"seed: got {type(seed).__name__}; accepted: None, an int, or one int/None per world"
+                )
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(
                     f"seed: got {len(seeds)} seeds; accepted: one int, or one per world ({self.num_envs})"
                 )
+        for i, s in enumerate(seeds):
+            if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0):
+                raise ValueError(f"seed[{i}]: got {s!r}; accepted: an integer >= 0 or None")
         images = _per_world(options.get("image"), self.num_envs, "options['image']")
         prompts = _per_world(options.get("prompt"), self.num_envs, "options['prompt']")
-        infos: dict = {}
+        # Check every world's inputs before any world changes: a bad entry leaves all worlds as they were.
         for i in range(self.num_envs):
             if not mask[i]:
                 continue
-            if seeds[i] is not None:
-                self._rngs[i], _ = seeding.np_random(int(seeds[i]))
-            _, info = self._reset_world(i, images[i], prompts[i])
-            infos = self._add_info(infos, info, i)
+            if prompts[i] is not None:
+                prompts[i] = check_event(prompts[i], f"options['prompt'][{i}]")
+            image = self.images[i] if images[i] is None else images[i]
+            prompt = self.prompts[i] if prompts[i] is None else prompts[i]
+            if image is None and not prompt.strip():
+                raise ValueError(
+                    f"options['prompt'][{i}]: world {i} has no start image and an empty prompt; "
+                    "accepted: a non-empty prompt or an image"
+                )
+            if images[i] is not None:
+                load_image(images[i], self.stream.resolution, self.stream.fit)
+        saved = (
+            self.stream.mark(),
+            list(self._rngs),
+            self._steps.copy(),
+            self._ended.copy(),
+            list(self._last_obs),
+        )
+        infos: dict = {}
+        try:
+            for i in range(self.num_envs):
+                if not mask[i]:
+                    continue
+                if seeds[i] is not None:
+                    self._rngs[i], _ = seeding.np_random(int(seeds[i]))
+                _, info = self._reset_world(i, images[i], prompts[i])
+                infos = self._add_info(infos, info, i)
+        except BaseException:
+            mark, self._rngs, self._steps, self._ended, self._last_obs = saved
+            self.stream.rollback(mark)
+            raise
         if any(o is None for o in self._last_obs):
             raise gym.error.ResetNeeded(
                 "reset: every world must be reset once before the batch can be observed"

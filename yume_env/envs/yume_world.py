@@ -12,7 +12,13 @@ from gymnasium import spaces
 
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
-from yume_env.envs.validation import call_reward, check_episode_args, check_event, parse_action
+from yume_env.envs.validation import (
+    call_reward,
+    check_episode_args,
+    check_event,
+    check_options,
+    parse_action,
+)
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -197,15 +203,27 @@ class YumeWorldEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start a new episode. ``options`` may override ``image`` and ``prompt`` for this episode."""
-        super().reset(seed=seed)
-        options = dict(options or {})
+        options = check_options(options, ("image", "prompt"))
         unknown = set(options) - {"image", "prompt"}
         if unknown:
             raise ValueError(f"options: got unknown keys {sorted(unknown)}; accepted: 'image', 'prompt'")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise ValueError(f"seed: got {seed!r}; accepted: an integer >= 0 or None")
         image = options.get("image", self.image)
         prompt = check_event(options.get("prompt", self.prompt), "options['prompt']")
+        saved = (self._np_random, self._np_random_seed)
+        saved_state = None if self._np_random is None else self._np_random.bit_generator.state
+        super().reset(seed=seed)
         world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        out = self.stream.reset(0, image=image, prompt=prompt, seed=world_seed)
+        try:
+            out = self.stream.reset(0, image=image, prompt=prompt, seed=world_seed)
+        except BaseException:  # a failed reset leaves the episode (and its RNG) as it was
+            self._np_random, self._np_random_seed = saved
+            if saved_state is not None:
+                self._np_random.bit_generator.state = saved_state
+            raise
         self._steps = 0
         self._ended = False
         self._remember(out)
