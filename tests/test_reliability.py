@@ -295,3 +295,51 @@ def test_single_env_failed_reset_keeps_its_episode():
         env.reset(options={"image": "no/such/file.png"})
     assert_same_state(before, world_state(env.stream))
     assert env.np_random.bit_generator.state == rng and env._steps == 1
+
+
+@pytest.mark.parametrize(
+    "other_kw, word",
+    [
+        ({"resolution": (64, 64)}, "resolution"),
+        ({"steps": 2}, "steps"),
+        ({"dtype": "bfloat16"}, "dtype"),
+        ({"decode": "stream"}, "decode"),
+        ({"model": "random-tiny"}, "model weights"),
+    ],
+)
+def test_restore_refuses_a_snapshot_of_another_kind_of_world(other_kw, word):
+    if other_kw.get("model") == "random-tiny":
+        from yume_env.model.pipeline import build_model
+
+        other_kw = {"model": build_model("tiny", seed=3)}
+    env = make()
+    env.reset(seed=0)
+    env.step(GO)
+    other = make(**other_kw)
+    other.reset(seed=1)
+    before = world_state(env.stream)
+    with pytest.raises(ValueError, match=f"snapshot: taken from a different kind of world.*{word}"):
+        env.restore(other.snapshot())
+    assert_same_state(before, world_state(env.stream))
+    with pytest.raises(TypeError, match="snapshot"):
+        env.restore("not a snapshot")
+
+
+def test_render_after_restore_and_observations_do_not_alias_the_world():
+    env = make(render_mode="rgb_array")
+    env.reset(seed=0)
+    snap = env.snapshot()
+    at_snapshot = env.render().copy()
+    obs, *_ = env.step({"move": 0, "look": 1, "event": "Night falls."})
+    assert not np.array_equal(env.render(), at_snapshot)
+    env.restore(snap)
+    assert np.array_equal(env.render(), at_snapshot)
+    obs, *_ = env.step(GO)
+    stored = env.stream.worlds[0].last_frames.copy()
+    obs[...] = 0  # a user scribbling on an observation changes nothing in the world
+    assert np.array_equal(env.stream.worlds[0].last_frames, stored)
+    assert np.array_equal(env.render(), stored[-1])
+    vec = make_vec(render_mode="rgb_array")
+    batch, _ = vec.reset(seed=0)
+    batch[...] = 0
+    assert vec.render()[0].any() and vec._last_obs[0].any()

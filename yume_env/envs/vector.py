@@ -313,7 +313,7 @@ class YumeWorldVectorEnv(VectorEnv):
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
             return None
-        frames = [w.last_frames[-1] if w.last_frames is not None else None for w in self.stream.worlds]
+        frames = [w.last_frames[-1].copy() if w.last_frames is not None else None for w in self.stream.worlds]
         return tuple(frames)
 
     def close_extras(self, **kwargs):

@@ -41,10 +41,11 @@ def observation_space_for(stream: WorldStream, obs_mode: str) -> spaces.Space:
 
 def observation_from(out, obs_mode: str, stream: WorldStream):
     """The observation of one world's :class:`BlockOutput` in ``obs_mode``."""
+    # copies: the world keeps its newest frames, and a caller changing an observation must not alter them
     if obs_mode == "frames":
-        return out.frames
+        return out.frames.copy()
     if obs_mode == "last_frame":
-        return out.frames[-1]
+        return out.frames[-1].copy()
     lat = out.latents
     f = stream.model.block_frames
     if lat.shape[1] < f:  # after an image reset: the start latents, repeated to a block's length
@@ -269,7 +270,7 @@ class YumeWorldEnv(gym.Env):
 
     def _remember(self, out) -> None:
         frames = self.stream.worlds[0].last_frames
-        if frames is None:
+        if frames is None and out is not None:
             frames = out.frames
         # a copy: the observation handed to the caller must not alias what render() returns
         self._last_frame = None if frames is None else frames[-1].copy()
@@ -281,10 +282,15 @@ class YumeWorldEnv(gym.Env):
 
     def restore(self, snapshot) -> None:
         """Return to a :meth:`snapshot`; the same actions then give the same frames."""
+        if not (isinstance(snapshot, tuple) and len(snapshot) == 4):
+            raise TypeError(
+                f"snapshot: got {type(snapshot).__name__}; accepted: what this env's snapshot() returned"
+            )
         world, steps, ended, rng = snapshot
-        self.stream.restore(0, world)
+        self.stream.restore(0, world)  # refuses snapshots of another kind of world (ValueError)
         self._steps, self._ended = steps, ended
         self.np_random.bit_generator.state = rng
+        self._remember(None)  # render() shows the restored moment
 
     @property
     def model(self):

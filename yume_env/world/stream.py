@@ -73,11 +73,38 @@ class WorldState:
 
 
 @dataclass(frozen=True)
+class WorldSignature:
+    """What a world's state only makes sense with: a snapshot restores only into a world that matches."""
+
+    model: str  # preset name
+    weights: tuple[float, ...]  # a cheap fingerprint of the DiT weights (two different models differ)
+    dtype: str
+    resolution: tuple[int, int]
+    steps: int
+    shift: float
+    decode: str
+    max_history: int
+
+    def differences(self, other: WorldSignature) -> list[str]:
+        """``"name: snapshot X, this world Y"`` for every field that differs."""
+        out = []
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                if name == "weights":
+                    out.append("model weights: the snapshot comes from a model with other weights")
+                else:
+                    out.append(f"{name}: snapshot {theirs!r}, this world {mine!r}")
+        return out
+
+
+@dataclass(frozen=True)
 class WorldSnapshot:
     """A frozen copy of one world's state (history, event, RNG, decoder cache, counters)."""
 
     state: WorldState
     rng_state: torch.Tensor
+    signature: WorldSignature | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +223,25 @@ class WorldStream:
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
     # ------------------------------------------------------------------ properties
+    @property
+    def signature(self) -> WorldSignature:
+        """What snapshots of this stream's worlds need to match to be restored here."""
+        if getattr(self, "_signature", None) is None:
+            params = list(self.model.dit.parameters())
+            with torch.no_grad():  # sums of two tensors: cheap, and different for any two trained models
+                weights = tuple(float(p.detach().double().sum()) for p in (params[0], params[-1])) if params else ()
+            self._signature = WorldSignature(
+                model=self.model.preset.name,
+                weights=weights,
+                dtype=str(self.model.dtype).removeprefix("torch."),
+                resolution=tuple(self.resolution),
+                steps=int(self.sampler.steps),
+                shift=float(self.sampler.shift),
+                decode=self.decode_mode,
+                max_history=self.max_history,
+            )
+        return self._signature
+
     @property
     def num_worlds(self) -> int:
         return len(self.worlds)
@@ -433,13 +479,22 @@ class WorldStream:
         copied.decoder = None if st.decoder is None else st.decoder.clone()
         copied.generator = None
         copied.last_frames = None if st.last_frames is None else st.last_frames.copy()
-        return WorldSnapshot(copied, st.generator.get_state())
+        return WorldSnapshot(copied, st.generator.get_state(), self.signature)
 
     def restore(self, index: int, snapshot: WorldSnapshot) -> None:
         """Put world ``index`` back to ``snapshot`` (the snapshot stays reusable)."""
         i = self._index(index)
         if not isinstance(snapshot, WorldSnapshot):
             raise TypeError(f"snapshot: got {type(snapshot).__name__}; accepted: WorldSnapshot")
+        if snapshot.signature is None or not isinstance(snapshot.signature, WorldSignature):
+            raise ValueError("snapshot: it carries no world signature; accepted: a snapshot() of a world")
+        differs = self.signature.differences(snapshot.signature)
+        if differs:
+            raise ValueError(
+                "snapshot: taken from a different kind of world (" + "; ".join(differs) + "); accepted: "
+                "snapshots of worlds with the same model, weights, dtype, resolution, sampler steps/shift, "
+                "decode mode and max_history"
+            )
         st = copy.copy(snapshot.state)
         st.history = None if st.history is None else st.history.clone()
         st.decoder = None if st.decoder is None else st.decoder.clone()
