@@ -343,3 +343,21 @@ def test_render_after_restore_and_observations_do_not_alias_the_world():
     batch, _ = vec.reset(seed=0)
     batch[...] = 0
     assert vec.render()[0].any() and vec._last_obs[0].any()
+
+
+ASYNC = """
+import gymnasium as gym, numpy as np
+import yume_env
+envs = gym.make_vec("YumeWorld-v0", num_envs=2, vectorization_mode="async", resolution=(32, 64))
+obs, _ = envs.reset(seed=0)
+obs, *_ = envs.step({"move": np.array([1, 2]), "look": np.array([0, 0]), "event": ("", "")})
+print("OK", obs.shape)
+envs.close()
+"""
+
+
+@pytest.mark.slow
+def test_async_vector_env_does_not_hang():
+    # forked workers used to wait forever on torch's thread pool copied from the parent
+    out = subprocess.run([sys.executable, "-c", ASYNC], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert out.returncode == 0 and "OK (2, 29, 32, 64, 3)" in out.stdout, out.stderr[-2000:]

@@ -16,6 +16,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from yume_env.envs.fork_safety import guard_forked_process
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space
 from yume_env.envs.validation import (
@@ -90,6 +91,7 @@ class YumeWorldVectorEnv(VectorEnv):
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
+        guard_forked_process()  # async vector workers are forks: see yume_env.envs.fork_safety
         if isinstance(autoreset_mode, str):
             if autoreset_mode not in _MODES:
                 raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(_MODES)}")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from yume_env.envs.fork_safety import guard_forked_process
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import (
@@ -166,6 +167,7 @@ class YumeWorldEnv(gym.Env):
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn)
+        guard_forked_process()  # async vector workers are forks: see yume_env.envs.fork_safety
         self.prompt = check_event(prompt, "prompt")
         if image is None and not prompt.strip():
             image = DEFAULT_IMAGE
