@@ -361,3 +361,93 @@ def test_async_vector_env_does_not_hang():
     # forked workers used to wait forever on torch's thread pool copied from the parent
     out = subprocess.run([sys.executable, "-c", ASYNC], capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert out.returncode == 0 and "OK (2, 29, 32, 64, 3)" in out.stdout, out.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------ huge inputs, fast refusals
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width x height`` (a few hundred bytes, nothing to decode)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width * 3 + 1))  # one row; the decoder would need all of them
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def refused_quickly(fn, error, match: str, seconds: float = 1.0, peak_mb: float = 64.0):
+    import tracemalloc
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(error, match=match):
+            fn()
+        elapsed = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert elapsed < seconds, f"took {elapsed:.2f} s"
+    assert peak < peak_mb, f"peak {peak:.0f} MiB"
+
+
+def test_huge_image_is_refused_from_its_header(tmp_path):
+    from yume_env.world.images import load_image
+
+    big = png_header_only(tmp_path / "big.png", 10000, 9000)
+    assert big.stat().st_size < 100_000
+    refused_quickly(lambda: load_image(big, SMALL), ValueError, r"image: .*10000x9000 \(90\.0 megapixels\)")
+
+
+def test_huge_resolution_is_refused_before_allocating():
+    make()  # the model is loaded (and cached) first: only the refusal is timed
+    refused_quickly(lambda: make(resolution=(6400, 6400)), ValueError, r"resolution: got 6400x6400")
+
+
+def tiny_checkpoint_copy(tmp_path: Path) -> Path:
+    from yume_env.model.pipeline import TINY_CHECKPOINT
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(TINY_CHECKPOINT, folder)
+    return folder
+
+
+def test_oversized_and_malformed_configs_are_refused_quickly(tmp_path):
+    from yume_env.model.checkpoint import CheckpointError
+    from yume_env.model.pipeline import load_checkpoint
+
+    folder = tiny_checkpoint_copy(tmp_path)
+    config_path = folder / "config.json"
+    good = json.loads(config_path.read_text())
+    for change, match in (
+        ({"num_layers": 20000}, r"config.json num_layers: got 20000; accepted: an integer in 1\.\.512"),
+        ({"num_heads": 0}, r"config.json num_heads: got 0"),
+        ({"dim": 32768, "ffn_dim": 65536, "num_layers": 512, "num_heads": 32}, r"parameters; accepted"),
+        ({"dim": "wide"}, r"config.json dim: got 'wide'"),
+    ):
+        config_path.write_text(json.dumps({**good, **change}))
+        refused_quickly(lambda: load_checkpoint(folder, "cpu"), CheckpointError, match)
+    config_path.write_text(json.dumps([good]))
+    refused_quickly(
+        lambda: load_checkpoint(folder, "cpu"), CheckpointError, r"config.json .*holds a JSON list"
+    )
+
+
+def test_integer_weights_in_a_checkpoint_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from yume_env.model.checkpoint import CheckpointError
+    from yume_env.model.pipeline import load_checkpoint
+
+    folder = tiny_checkpoint_copy(tmp_path)
+    path = folder / "diffusion_pytorch_model.safetensors"
+    state = load_file(str(path))
+    key = sorted(state)[0]
+    for dtype in (torch.int8, torch.bool):
+        state[key] = state[key].to(dtype)
+        save_file(state, str(path))
+        with pytest.raises(CheckpointError, match=f"{key}.* is {str(dtype)[6:]}; accepted: a floating-point"):
+            load_checkpoint(folder, "cpu")

@@ -53,6 +53,73 @@ class CheckpointError(ValueError):
     """A checkpoint folder or file that cannot be loaded as it is (the message says why)."""
 
 
+# Sizes a checkpoint's configs may ask for. The official 5B DiT has 30 layers, width 3072 and about
+# 5e9 parameters; these bounds leave room for larger models yet refuse, before anything is built, a
+# config that would take minutes and gigabytes just to lay out its modules on the meta device.
+MAX_LAYERS = 512
+MAX_WIDTH = 65536
+MAX_PARAMETERS = 200e9
+MAX_CONFIG_BYTES = 16 * 2**20
+DIT_INT_FIELDS = (
+    "dim",
+    "ffn_dim",
+    "num_heads",
+    "num_layers",
+    "in_dim",
+    "out_dim",
+    "freq_dim",
+    "text_dim",
+    "text_len",
+)
+TEXT_INT_FIELDS = (
+    "vocab_size",
+    "dim",
+    "dim_attn",
+    "dim_ffn",
+    "num_heads",
+    "num_layers",
+    "num_buckets",
+    "text_len",
+)
+
+
+def read_json_config(path: Path, label: str) -> dict:
+    """A JSON object from ``path`` (size-checked before reading), or a :class:`CheckpointError` naming it."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{label}: {path} is {size} bytes; accepted: a JSON config under 16 MiB")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{label}: {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{label}: {path} holds a JSON {type(data).__name__}; accepted: a JSON object of config fields"
+        )
+    return data
+
+
+def check_config_sizes(config: Mapping, fields: Iterable[str], label: str) -> None:
+    """Integer fields that are present must be integers in 1..MAX_WIDTH (``num_layers`` 1..MAX_LAYERS)."""
+    for name in fields:
+        if name not in config:
+            continue
+        value = config[name]
+        top = MAX_LAYERS if name.endswith("layers") else (2**20 if name == "vocab_size" else MAX_WIDTH)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise CheckpointError(f"{label} {name}: got {value!r}; accepted: an integer in 1..{top}")
+
+
+def check_dit_budget(dim: int, ffn_dim: int, num_layers: int, label: str) -> None:
+    """Refuse a DiT whose parameter count (about ``layers * (8 dim^2 + 2 dim ffn)``) exceeds MAX_PARAMETERS."""
+    estimate = num_layers * (8 * dim * dim + 2 * dim * ffn_dim)
+    if estimate > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{label}: dim={dim}, ffn_dim={ffn_dim}, num_layers={num_layers} make about {estimate:.3g} "
+            f"parameters; accepted: at most {MAX_PARAMETERS:.0e} (the official model has about 5e9)"
+        )
+
+
 class TensorSource:
     """Lazy access to the tensors of one or more weight files: names and shapes first, data on demand."""
 
@@ -181,8 +248,14 @@ def materialize(
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     check_keys(expected, source.shapes, source.label)
     state = {}
+    wanted = module.state_dict()
     for key in expected:
         tensor = source.read(key, device)
+        if wanted[key].is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointError(
+                f"{source.label}: tensor {key!r} is {str(tensor.dtype).removeprefix('torch.')}; "
+                "accepted: a floating-point dtype (float32, bfloat16, float16)"
+            )
         target_dtype = dtype if (dtype is not None and tensor.is_floating_point()) else tensor.dtype
         state[key] = tensor.to(device=device, dtype=target_dtype)
     module.load_state_dict(state, strict=True, assign=True)

@@ -18,15 +18,20 @@ import torch
 from yume_env.model.checkpoint import (
     DIT_CONFIG,
     DIT_INDEX,
+    DIT_INT_FIELDS,
     DIT_WEIGHTS,
     EXTRA_CONFIG,
     LAYOUT,
     T5_WEIGHTS,
+    TEXT_INT_FIELDS,
     TOKENIZER_DIR,
     VAE_WEIGHTS,
     CheckpointError,
+    check_config_sizes,
+    check_dit_budget,
     materialize,
     open_weights,
+    read_json_config,
     save_pth,
     save_safetensors,
 )
@@ -202,10 +207,7 @@ def _read_extra(folder: Path) -> dict:
     path = folder / EXTRA_CONFIG
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+    return read_json_config(path, f"checkpoint {EXTRA_CONFIG}")
 
 
 def load_checkpoint(
@@ -242,14 +244,24 @@ def load_checkpoint(
         raise CheckpointError(f"checkpoint {folder}: missing {', '.join(missing)}\n{LAYOUT}")
 
     extra = _read_extra(folder)
+    official = read_json_config(folder / DIT_CONFIG, "checkpoint config.json")
+    # sizes first: a config asking for thousands of layers is refused before anything is built
+    check_config_sizes(official, DIT_INT_FIELDS, "checkpoint config.json")
+    if isinstance(extra.get("text"), dict):
+        check_config_sizes(extra["text"], TEXT_INT_FIELDS, f"checkpoint {EXTRA_CONFIG} text")
+    if isinstance(extra.get("vae"), dict):
+        check_config_sizes(extra["vae"], ("dim", "dec_dim", "z_dim"), f"checkpoint {EXTRA_CONFIG} vae")
     base = get_preset(extra.get("preset", YUME_5B.name))
     try:
-        dit_cfg = DiTConfig.from_official(json.loads((folder / DIT_CONFIG).read_text()))
+        dit_cfg = DiTConfig.from_official(official)
+        check_dit_budget(dit_cfg.dim, dit_cfg.ffn_dim, dit_cfg.num_layers, "checkpoint config.json")
         vae_cfg = VAEConfig(**_tuples(extra["vae"])) if "vae" in extra else base.vae
         text_cfg = TextEncoderConfig(**extra["text"]) if "text" in extra else base.text
         resolutions = tuple(tuple(r) for r in extra.get("resolutions", base.resolutions))
         preset = with_configs(base, dit=dit_cfg, vae=vae_cfg, text=text_cfg, resolutions=resolutions)
-    except (ValueError, TypeError, KeyError) as exc:
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError, KeyError, ZeroDivisionError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint {folder}: inconsistent configuration ({exc})") from None
 
     tokenizer = load_tokenizer(folder / TOKENIZER_DIR)

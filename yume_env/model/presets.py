@@ -9,6 +9,10 @@ from yume_env.model.sampler import DISTILLED_SHIFT, DISTILLED_STEPS
 from yume_env.model.text_encoder import TextEncoderConfig
 from yume_env.model.vae import VAEConfig
 
+# The tiny preset runs at any multiple of 32; past about a megapixel a block takes gigabytes of memory
+# (6400x6400 tries an 8 GB allocation), so larger frames are refused up front.
+MAX_TINY_PIXELS = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ModelPreset:
@@ -68,6 +72,11 @@ class ModelPreset:
                 f"resolution: got {resolution!r}; accepted: (height, width) such as {self.resolution}"
             ) from None
         stride = self.vae.spatial_stride * 2
+        if (h, w) not in self.resolutions and self.name == "tiny" and h * w > MAX_TINY_PIXELS:
+            raise ValueError(
+                f"resolution: got {h}x{w} ({h * w} pixels); accepted for tiny: at most {MAX_TINY_PIXELS} "
+                "pixels (e.g. 1024x1024): a larger frame takes gigabytes per block on the tiny model"
+            )
         if (h, w) not in self.resolutions and (
             self.name != "tiny" or h % stride or w % stride or h <= 0 or w <= 0
         ):

@@ -15,6 +15,7 @@ centre-crops to the target aspect ratio first.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,19 @@ import torch
 import torch.nn.functional as F
 
 FITS = ("stretch", "crop")
+# Largest start image decoded (36 MP covers 8K UHD). Checked from the file header, before decoding: a
+# small PNG can claim 90 megapixels and take gigabytes once decoded to float.
+MAX_IMAGE_PIXELS = 36_000_000
+
+
+def check_image_pixels(width: int, height: int, what) -> None:
+    """Refuse an image over :data:`MAX_IMAGE_PIXELS` before it is decoded."""
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"image: {what} is {width}x{height} ({width * height / 1e6:.1f} megapixels); accepted: at most "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (it is resized to the model resolution anyway; "
+            "downscale it first)"
+        )
 
 
 def _from_pil(img) -> np.ndarray:
@@ -29,6 +43,7 @@ def _from_pil(img) -> np.ndarray:
         raise ValueError(
             f"image: got a zero-size image ({img.width}x{img.height}); accepted: at least 1x1 pixels"
         )
+    check_image_pixels(img.width, img.height, "the PIL image")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -46,6 +61,7 @@ def _from_array(arr: np.ndarray) -> np.ndarray:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
         raise ValueError(f"image: got an array of shape {arr.shape}; accepted: HxW, HxWx1, HxWx3 or HxWx4")
+    check_image_pixels(arr.shape[1], arr.shape[0], "the array")
     if arr.dtype == np.uint8:
         out = arr.astype(np.float32) / 255.0
     elif arr.dtype == np.uint16:
@@ -90,9 +106,14 @@ def load_image(image, resolution: tuple[int, int], fit: str = "stretch") -> torc
         if not path.is_file():
             raise FileNotFoundError(f"image: no such file: {path}")
         try:
-            with Image.open(path) as img:
-                img.load()
-                arr = _from_pil(img)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+                with Image.open(path) as img:  # reads the header only: the size is known before decoding
+                    check_image_pixels(img.width, img.height, path)
+                    img.load()
+                    arr = _from_pil(img)
+        except Image.DecompressionBombError as exc:
+            raise ValueError(f"image: {path} is too large to decode safely ({exc})") from None
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise ValueError(f"image: cannot read {path} as an image ({exc})") from None
     elif isinstance(image, Image.Image):

@@ -229,7 +229,9 @@ class WorldStream:
         if getattr(self, "_signature", None) is None:
             params = list(self.model.dit.parameters())
             with torch.no_grad():  # sums of two tensors: cheap, and different for any two trained models
-                weights = tuple(float(p.detach().double().sum()) for p in (params[0], params[-1])) if params else ()
+                weights = (
+                    tuple(float(p.detach().double().sum()) for p in (params[0], params[-1])) if params else ()
+                )
             self._signature = WorldSignature(
                 model=self.model.preset.name,
                 weights=weights,
