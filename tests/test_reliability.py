@@ -451,3 +451,104 @@ def test_integer_weights_in_a_checkpoint_are_refused(tmp_path):
         save_file(state, str(path))
         with pytest.raises(CheckpointError, match=f"{key}.* is {str(dtype)[6:]}; accepted: a floating-point"):
             load_checkpoint(folder, "cpu")
+
+
+# ------------------------------------------------------------------------------ conversions, threads, errors
+def test_float_and_integer_pil_images_have_a_defined_scale():
+    from PIL import Image
+
+    from yume_env.world.images import load_image
+
+    grey = np.full((8, 8), 100.0, np.float32)
+    as_0_255 = load_image(Image.fromarray(grey, mode="F"), (8, 8))
+    assert torch.allclose(as_0_255, torch.full_like(as_0_255, 100 / 255 * 2 - 1))  # not all white
+    as_0_1 = load_image(Image.fromarray(grey / 255, mode="F"), (8, 8))
+    assert torch.allclose(as_0_1, as_0_255, atol=1e-6)
+    wide = load_image(Image.fromarray(np.full((8, 8), 30000, np.int32), mode="I"), (8, 8))
+    assert torch.allclose(wide, torch.full_like(wide, 30000 / 65535 * 2 - 1))
+    for bad in (
+        Image.fromarray(np.full((8, 8), 300.0, np.float32), mode="F"),
+        Image.fromarray(np.full((8, 8), -1.0, np.float32), mode="F"),
+        Image.fromarray(np.full((8, 8), 70000, np.int32), mode="I"),
+    ):
+        with pytest.raises(ValueError, match=r"image: a mode [FI] image with values in"):
+            load_image(bad, (8, 8))
+
+
+def test_text_cache_is_safe_under_threads():
+    from collections import OrderedDict
+    from concurrent.futures import ThreadPoolExecutor
+
+    from yume_env.envs.model_cache import get_model
+    from yume_env.model.text_encoder import TextEncoder
+
+    base = get_model("tiny", device="cpu").text
+    encoder = TextEncoder(base.model, base.tokenizer, text_len=base.text_len, cache_size=4)
+    captions = [f"A red balloon number {i} floats up." for i in range(6)]
+    expected = {c: encoder.encode([c])[0].clone() for c in captions}
+
+    class SlowLookups(OrderedDict):  # widens the gap between a lookup and its use, where a race bites
+        def get(self, key, default=None):
+            value = super().get(key, default)
+            time.sleep(0.0005)
+            return value
+
+    encoder._cache = SlowLookups(encoder._cache)
+
+    def work(seed: int):
+        rng = np.random.default_rng(seed)
+        for _ in range(20):
+            batch = [captions[j] for j in rng.integers(0, len(captions), 3)]
+            for c, ctx in zip(batch, encoder.encode(batch)):
+                assert torch.equal(ctx, expected[c])
+
+    with ThreadPoolExecutor(8) as pool:
+        for f in [pool.submit(work, s) for s in range(8)]:
+            f.result()  # re-raises a KeyError from a torn cache
+    assert len(encoder) <= 4
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        ({"shift": "x"}, TypeError, "shift: got 'x'"),
+        ({"model": ["tiny"]}, ValueError, r"model: got \['tiny'\]"),
+        ({"checkpoint": 5}, TypeError, "checkpoint: got int"),
+        ({"device": "cpu:3"}, ValueError, "device: got 'cpu:3'"),
+    ],
+)
+def test_bad_constructor_arguments_get_clear_errors(kw, error, match):
+    with pytest.raises(error, match=match):
+        YumeWorld(**kw)
+
+
+def YumeWorld(**kw):
+    from yume_env.envs.yume_world import YumeWorldEnv
+
+    return YumeWorldEnv(**{"image": IMAGE, "resolution": SMALL, **kw})
+
+
+def test_bundled_samples_by_name_and_a_clear_error_for_a_missing_file():
+    from yume_env.world.images import load_image
+
+    assert torch.equal(
+        load_image("street", SMALL), load_image(ROOT / "yume_env/assets/samples/street.png", SMALL)
+    )
+    with pytest.raises(
+        FileNotFoundError, match=r"image: no such file: street\.jpg.*'park', 'plaza', 'street'"
+    ):
+        load_image("street.jpg", SMALL)
+
+
+def test_large_aspect_change_warns_and_crop_does_not():
+    import warnings
+
+    from yume_env.world.images import load_image
+
+    portrait = np.zeros((160, 90, 3), np.uint8)
+    with pytest.warns(UserWarning, match="fit='crop'"):
+        load_image(portrait, SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_image(portrait, SMALL, fit="crop")
+        load_image(IMAGE, SMALL)

@@ -6,6 +6,7 @@ generator (5B parameters for the real model).
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -39,8 +40,12 @@ def get_model(
     """
     if isinstance(model, YumeModel):
         return model
-    if model not in PRESETS:
+    if not isinstance(model, str) or model not in PRESETS:
         raise ValueError(f"model: got {model!r}; accepted: {', '.join(PRESETS)} or a YumeModel")
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(
+            f"checkpoint: got {type(checkpoint).__name__}; accepted: a folder path (str or pathlib.Path) or None"
+        )
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     if checkpoint is None and model == "tiny" and (TINY_CHECKPOINT / "config.json").is_file():

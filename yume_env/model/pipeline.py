@@ -72,6 +72,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
             )
     elif dev.type != "cpu":
         raise ValueError(f"device: got {device!r}; accepted: 'cpu', 'cuda', 'cuda:N'")
+    elif dev.index not in (None, 0):  # torch accepts "cpu:3" but there is one CPU device
+        raise ValueError(f"device: got {device!r}; accepted: 'cpu' (or 'cpu:0'), 'cuda', 'cuda:N'")
     return dev
 
 

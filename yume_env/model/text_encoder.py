@@ -24,6 +24,7 @@ unk 2 as in umT5) for the CPU "tiny" preset; the package ships its output in ``a
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -746,6 +747,9 @@ class TextEncoder:
             raise ValueError("TextEncoder: the encoder is on the meta device; load its weights first")
         self._check_vocab()
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        # One encode at a time: threads sharing a model (vector envs, servers) would otherwise evict
+        # each other's entries between a lookup and its use.
+        self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
         self.model_calls = 0
@@ -776,7 +780,8 @@ class TextEncoder:
 
     def clear_cache(self) -> None:
         """Drop every cached context (the counters are kept)."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def cache_info(self) -> dict[str, float]:
         """Counters and sizes, e.g. for logging."""
@@ -828,7 +833,14 @@ class TextEncoder:
                 yield row[:n].clone()  # own storage: do not keep the padded batch alive in the cache
 
     def encode(self, captions: Sequence[str]) -> list[torch.Tensor]:
-        """Encode captions into ``[L_i, dim]`` contexts (cached ones are reused, see the class docs)."""
+        """Encode captions into ``[L_i, dim]`` contexts (cached ones are reused, see the class docs).
+
+        Thread-safe: concurrent calls are served one after the other.
+        """
+        with self._lock:
+            return self._encode(captions)
+
+    def _encode(self, captions: Sequence[str]) -> list[torch.Tensor]:
         if isinstance(captions, str):
             raise TypeError("TextEncoder.encode expects a sequence of captions, not a single str")
         captions = list(captions)

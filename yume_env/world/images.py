@@ -9,7 +9,18 @@ Accepted inputs:
 
 Alpha is dropped (the colour channels are kept as they are), as Pillow's ``convert("RGB")`` does. Resizing is bilinear: ``fit="stretch"`` resizes
 the whole image to the target (the official behaviour, aspect ratio not kept), ``fit="crop"``
-centre-crops to the target aspect ratio first.
+centre-crops to the target aspect ratio first. A stretch that changes the aspect ratio by more than
+1.5x (e.g. a portrait photo into a 16:9 world) gives a ``UserWarning`` suggesting ``fit="crop"``.
+
+A bare name of a bundled sample (``"street"``, ``"park"``, ``"plaza"``, or ``"street.png"``) that is
+not a file in the working directory means that sample (``yume_env/assets/samples``).
+
+High bit depths and float images from Pillow: ``I;16`` modes are divided by 65535; mode ``I``
+(32-bit integers) by 255 when all values are in 0..255, by 65535 when in 0..65535, and refused
+otherwise; mode ``F`` (32-bit float) is taken as 0..1 when all values are in [0, 1], as 0..255 when
+in [0, 255] (divided by 255), and refused otherwise (also for NaN/Inf). Nothing is silently clipped.
+
+Size: images over :data:`MAX_IMAGE_PIXELS` are refused, files from their header before decoding.
 """
 
 from __future__ import annotations
@@ -26,6 +37,26 @@ FITS = ("stretch", "crop")
 # Largest start image decoded (36 MP covers 8K UHD). Checked from the file header, before decoding: a
 # small PNG can claim 90 megapixels and take gigabytes once decoded to float.
 MAX_IMAGE_PIXELS = 36_000_000
+MAX_STRETCH = 1.5  # a stretch changing the aspect ratio by more than this warns (fit="crop" keeps it)
+SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+
+
+def sample_names() -> list[str]:
+    """Names of the bundled sample images (``image="street"`` picks one)."""
+    return sorted(p.stem for p in SAMPLES.glob("*.png"))
+
+
+def resolve_image_path(image: str | os.PathLike) -> Path:
+    """``image`` as an existing file: the path itself, or a bundled sample named bare (``"street"``)."""
+    path = Path(image)
+    if path.is_file():
+        return path
+    if path.parent == Path(".") and path.stem in sample_names() and path.suffix in ("", ".png"):
+        return SAMPLES / f"{path.stem}.png"
+    raise FileNotFoundError(
+        f"image: no such file: {path}; accepted: an image file, or a bundled sample by name: "
+        + ", ".join(repr(n) for n in sample_names())
+    )
 
 
 def check_image_pixels(width: int, height: int, what) -> None:
@@ -44,13 +75,25 @@ def _from_pil(img) -> np.ndarray:
             f"image: got a zero-size image ({img.width}x{img.height}); accepted: at least 1x1 pixels"
         )
     check_image_pixels(img.width, img.height, "the PIL image")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return np.clip(arr / top, 0, 1)[..., None].repeat(3, axis=-1).astype(np.float32)
-    if img.mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        return np.clip(arr, 0, 1)[..., None].repeat(3, axis=-1)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"image: a mode {img.mode} image holds NaN or Inf; accepted: finite values")
+        low, high = float(arr.min()), float(arr.max())
+        if img.mode.startswith("I;16"):
+            top = 65535.0
+        elif img.mode == "F" and low >= 0 and high <= 1:
+            top = 1.0
+        elif low >= 0 and high <= 255:
+            top = 255.0
+        elif img.mode == "I" and low >= 0 and high <= 65535:
+            top = 65535.0
+        else:
+            accepted = "[0, 1] or [0, 255]" if img.mode == "F" else "0..255 or 0..65535"
+            raise ValueError(
+                f"image: a mode {img.mode} image with values in [{low:g}, {high:g}]; accepted: {accepted}"
+            )
+        return (arr / top)[..., None].repeat(3, axis=-1).astype(np.float32)
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -102,9 +145,7 @@ def load_image(image, resolution: tuple[int, int], fit: str = "stretch") -> torc
     if fit not in FITS:
         raise ValueError(f"fit: got {fit!r}; accepted: {', '.join(FITS)}")
     if isinstance(image, str | os.PathLike):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image: no such file: {path}")
+        path = resolve_image_path(image)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
@@ -128,6 +169,15 @@ def load_image(image, resolution: tuple[int, int], fit: str = "stretch") -> torc
         )
     x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None]  # [1, 3, h, w] in [0, 1]
     th, tw = resolution
+    h, w = x.shape[-2:]
+    change = (w / h) / (tw / th)
+    if fit == "stretch" and max(change, 1 / change) > MAX_STRETCH:
+        warnings.warn(
+            f"image: a {h}x{w} image is stretched to {th}x{tw} (its aspect ratio changes {max(change, 1 / change):.2f}x); "
+            "pass fit='crop' to centre-crop it to the world's proportions instead",
+            UserWarning,
+            stacklevel=2,
+        )
     if fit == "crop":
         h, w = x.shape[-2:]
         if h * tw > w * th:  # too tall

@@ -204,6 +204,8 @@ class WorldStream:
             raise ValueError(f"fit: got {fit!r}; accepted: stretch, crop")
         if not (speed is None or speed == "auto" or isinstance(speed, SpeedFields)):
             raise ValueError(f"speed: got {speed!r}; accepted: 'auto', None or a SpeedFields")
+        if shift is not None and (isinstance(shift, bool) or not isinstance(shift, int | float | np.number)):
+            raise TypeError(f"shift: got {shift!r} ({type(shift).__name__}); accepted: a finite number > 0")
         self.model = model
         self.resolution = model.preset.check_resolution(resolution)
         self.latent_hw = model.latent_hw(self.resolution)
