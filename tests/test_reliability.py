@@ -552,3 +552,51 @@ def test_large_aspect_change_warns_and_crop_does_not():
         warnings.simplefilter("error")
         load_image(portrait, SMALL, fit="crop")
         load_image(IMAGE, SMALL)
+
+
+# ------------------------------------------------------------------------------ command line
+def test_traceback_flag_works_with_train_and_eval(tmp_path, capsys):
+    from yume_env.cli import main
+    from yume_env.train.trainer import TrainingUsageError
+
+    for command in ("train", "eval"):
+        try:
+            code = main(["--traceback", command, "--help"])
+        except SystemExit as exc:
+            code = exc.code
+        assert code == 0 and "usage: " in capsys.readouterr().out
+    args = ["train", "--resume", "--out", str(tmp_path / "none")]
+    assert main(args) == 2  # a usage error
+    assert "resume:" in capsys.readouterr().err
+    with pytest.raises(TrainingUsageError, match="resume"):
+        main(["--traceback", *args])
+
+
+@pytest.mark.parametrize("fps", ["-5", "0", "ten"])
+def test_demo_refuses_a_bad_fps_before_rendering(fps, capsys):
+    from yume_env.cli import main
+
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--fps", fps])
+    assert exit_info.value.code == 2 and time.perf_counter() - t0 < 5
+    assert "--fps" in capsys.readouterr().err
+
+
+def test_script_with_a_byte_order_mark(tmp_path):
+    from yume_env.script import parse_script
+
+    steps = parse_script("\ufeffW right A red balloon appears.\nS .\n")
+    assert [(s.move, s.event) for s in steps] == [("W", "A red balloon appears."), ("S", "")]
+
+
+def test_script_repeats_are_unambiguous():
+    from yume_env.script import ScriptError, parse_script
+
+    with pytest.raises(ScriptError, match=r"line 1: .*'x3' after event text, which is ambiguous"):
+        parse_script("W . The score is x3")
+    assert [s.event for s in parse_script("x3 W . The score is")] == ["The score is"] * 3
+    assert [s.event for s in parse_script("x1 W . The score is x3")] == ["The score is x3"]
+    assert len(parse_script("W right x3")) == 3
+    with pytest.raises(ScriptError, match="repeat x0"):
+        parse_script("x0 W .")

@@ -234,7 +234,7 @@ def test_decoder_only_resume_of_a_stopped_run_encodes_nothing(tmp_path, monkeypa
 
 
 def test_cli_errors(tmp_path, capsys):
-    assert cli.main(["--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 1
+    assert cli.main(["--out", str(tmp_path / "none"), "--resume", "--no-progress"]) == 2  # usage error
     assert "no run to resume" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["--batch", "many"])
@@ -257,7 +257,7 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(CheckpointError):
         load_checkpoint(bad, "cpu")
     code = cli.main(["--out", str(tmp_path / "x"), "--init", str(bad), "--no-progress", "--workers", "0"])
-    assert code == 1
+    assert code == 2  # a bad --init folder is a usage error
 
 
 def test_workers_encode_like_the_trainer(toy_model):

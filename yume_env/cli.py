@@ -28,19 +28,36 @@ class UsageError(Exception):
 
 
 # ---------------------------------------------------------------------------------------- demo/record
+def _count(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (a usage error, exit 2, otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; accepted: an integer >= {minimum}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"got {value}; accepted: an integer >= {minimum}")
+        return value
+
+    return parse
+
+
 def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny", help="preset: tiny (default) or yume-1.5-5b")
     p.add_argument("--checkpoint", help="folder in the official Yume-5B-720P layout")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--resolution", default=None, help="HxW, e.g. 544x960 (default: the model's)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per block (default 4)")
+    p.add_argument("--steps", type=_count(1), default=None, help="denoising steps per block (default 4)")
     p.add_argument(
         "--decode", default="block", choices=["block", "stream"], help="VAE decoding (default: block)"
     )
-    p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    p.add_argument("--seed", type=_count(0), default=0, help="world seed (default 0)")
     p.add_argument("--out", default=None, help="output folder")
-    p.add_argument("--fps", type=int, default=None, help="video frame rate (default: the model's, 16)")
+    p.add_argument(
+        "--fps", type=_count(1), default=None, help="video frame rate, >= 1 (default: the model's, 16)"
+    )
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
@@ -91,7 +108,7 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
         bar.set_postfix_str(f"{step.move} {step.look} {step.event[:24]}".strip())
     wall = time.perf_counter() - t0
     frames = np.concatenate(blocks[1:])
-    fps = args.fps or env.model.preset.fps
+    fps = env.model.preset.fps if args.fps is None else args.fps
     video = save_video(out_dir / f"{label}.mp4", np.concatenate(blocks), fps=fps)
     captions = [f"start (seed {args.seed})"] + [s.describe() for s in steps_script]
     contact = save_contact_sheet(out_dir / f"{label}_contact_sheet.png", sheet, captions)
@@ -121,7 +138,9 @@ def cmd_record(args) -> int:
     if not path.is_file():
         raise UsageError(f"--script: no such file: {path}")
     try:
-        steps = parse_script(path.read_text(encoding="utf-8"))
+        steps = parse_script(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--script {path}: not UTF-8 text ({exc})") from None
     except ScriptError as exc:
         raise UsageError(f"--script {path}: {exc}") from None
     if args.image is None and not args.prompt:
@@ -182,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_world_args(demo)
     demo.add_argument("--image", default=None, help="start image (default: the bundled sample street)")
     demo.add_argument(
-        "--blocks", type=int, default=None, help=f"how many tour blocks (default {len(DEMO_TOUR)})"
+        "--blocks", type=_count(1), default=None, help=f"how many tour blocks (default {len(DEMO_TOUR)})"
     )
     demo.set_defaults(func=cmd_demo)
 
@@ -225,11 +244,17 @@ _DELEGATED = {"train": "yume_env.train.cli", "eval": "yume_env.evaluation.cli"}
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = False
+    while argv[:1] == ["--traceback"]:  # the global flag, before the command
+        show_traceback = True
+        argv = argv[1:]
     if argv and argv[0] in _DELEGATED:
         # Sub-commands with their own parser get every remaining argument, options included.
         import importlib
 
-        return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:])
+        return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:], traceback=show_traceback)
+    if show_traceback:
+        argv = ["--traceback", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

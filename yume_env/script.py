@@ -11,8 +11,14 @@
 ``MOVE`` is one of ``None W A S D W+A W+D S+A S+D`` (``-`` also means None). ``LOOK`` is one of
 ``· → ← ↑ ↓ ↑→ ↑← ↓→ ↓←`` or the ASCII names ``. right left up down up+right up+left down+right
 down+left`` (``-`` and ``still`` also mean ·). Everything after the look is the event text (empty keeps
-the current event). ``#`` starts a comment line; blank lines are ignored. A line may end with
-``x3`` (separated by spaces) to repeat the block.
+the current event). ``#`` starts a comment line; blank lines are ignored. A byte-order mark at the
+start of the file is ignored.
+
+Repeats: a line may start with ``xN`` (``x3 W right It rains.``: the block three times). A line
+without event text may also end with ``xN`` (``W right x3``). A trailing ``xN`` after event text is
+refused as ambiguous (``W . The score is x3`` could be an event or a repeat): write ``x3 W . The score
+is`` to repeat, or ``x1 W . The score is x3`` for that event text (after a leading ``xN`` the rest of
+the line is always the event).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ _LOOK_NAMES = {
     "down+left": "\u2193\u2190",
 }
 _REPEAT = re.compile(r"\s+x(\d+)\s*$")
+_LEADING_REPEAT = re.compile(r"^x(\d+)\s+")
 
 
 class ScriptError(ValueError):
@@ -60,17 +67,28 @@ class ScriptStep:
 def parse_script(text: str) -> list[ScriptStep]:
     """The steps of an action script (``ScriptError`` naming the line for anything unreadable)."""
     steps: list[ScriptStep] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        repeat = 1
-        m = _REPEAT.search(line)
-        if m:
+        repeat = None
+        lead = _LEADING_REPEAT.match(line)
+        if lead:
+            repeat = int(lead.group(1))
+            line = line[lead.end() :]
+        elif m := _REPEAT.search(line):
+            if len(line[: m.start()].split(maxsplit=2)) > 2:
+                raise ScriptError(
+                    f"line {number}: {raw.strip()!r} ends with 'x{m.group(1)}' after event text, which is "
+                    f"ambiguous; accepted: 'x{m.group(1)} MOVE LOOK event' to repeat the block, or "
+                    f"'x1 MOVE LOOK event' to keep 'x{m.group(1)}' in the event text"
+                )
             repeat = int(m.group(1))
             line = line[: m.start()]
-            if not 1 <= repeat <= 1000:
-                raise ScriptError(f"line {number}: repeat x{repeat}; accepted: x1..x1000")
+        if repeat is None:
+            repeat = 1
+        elif not 1 <= repeat <= 1000:
+            raise ScriptError(f"line {number}: repeat x{repeat}; accepted: x1..x1000")
         parts = line.split(maxsplit=2)
         if len(parts) < 2:
             raise ScriptError(f"line {number}: {raw.strip()!r}; accepted: 'MOVE LOOK [event text]'")

@@ -303,7 +303,8 @@ def run(args, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, traceback: bool = False) -> int:
+    """Run ``yume-world eval``; ``traceback=True`` (``yume-world --traceback eval``) re-raises errors."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # 'yume-world eval -- --policy ...' hands the separator on
         argv = argv[1:]
@@ -315,12 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, argv)
     except UsageError as exc:
+        if traceback:
+            raise
         print(f"yume-world eval: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
+        if traceback:
+            raise
         print(f"yume-world eval: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
 

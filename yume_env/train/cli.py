@@ -227,7 +227,11 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, traceback: bool = False) -> int:
+    """Run ``yume-world train``; ``traceback=True`` (``yume-world --traceback train``) re-raises errors.
+
+    Exit status: 0 done, 1 training failed, 2 usage error (bad options, folders or checkpoints).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.blocks < 1:
@@ -251,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     from yume_env.model.checkpoint import CheckpointError
-    from yume_env.train.trainer import TrainingError, train
+    from yume_env.train.trainer import TrainingError, TrainingUsageError, train
 
     cfg = config_from_args(args)
 
@@ -261,8 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         summary = train(cfg, log=lambda msg: print(msg, file=sys.stderr))
-    except (TrainingError, CheckpointError, ValueError) as exc:
+    except (TrainingUsageError, CheckpointError, ValueError) as exc:
+        if traceback:
+            raise
         print(f"yume-world train: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingError as exc:
+        if traceback:
+            raise
+        print(f"yume-world train: failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("yume-world train: interrupted; the last checkpoint is in the run folder", file=sys.stderr)

@@ -68,6 +68,10 @@ class TrainingError(RuntimeError):
     """A run cannot start or continue (bad folder, missing state, inconsistent settings)."""
 
 
+class TrainingUsageError(TrainingError):
+    """A run asked for something that cannot be done as asked (a usage error: fix the options)."""
+
+
 @dataclass
 class TrainConfig:
     """Settings of one training invocation (see ``yume-world train --help`` for each)."""
@@ -233,12 +237,12 @@ class Trainer:
         cfg = self.cfg
         ckpt = self.out / CHECKPOINT_DIR
         if cfg.workers == 0 and cfg.episodes is None:
-            raise TrainingError(
+            raise TrainingUsageError(
                 "episodes: rendering without workers needs a number of episodes (got unlimited)"
             )
         if cfg.resume:
             if not (self.out / STATE_JSON).is_file() or not ckpt.is_dir():
-                raise TrainingError(
+                raise TrainingUsageError(
                     f"resume: {self.out} holds no run to resume (missing {STATE_JSON} or {CHECKPOINT_DIR}/); "
                     "start without --resume"
                 )
@@ -248,7 +252,7 @@ class Trainer:
             self.model = load_checkpoint(cfg.init, self.device, dtype="float32")
         else:
             if (self.out / STATE_JSON).exists():
-                raise TrainingError(
+                raise TrainingUsageError(
                     f"out: {self.out} already holds a run; pass --resume to continue it or choose another folder"
                 )
             preset = tiny_preset(cfg.dit_overrides, cfg.vae_overrides)
