@@ -600,3 +600,37 @@ def test_script_repeats_are_unambiguous():
     assert len(parse_script("W right x3")) == 3
     with pytest.raises(ScriptError, match="repeat x0"):
         parse_script("x0 W .")
+
+
+# ------------------------------------------------------------------------------ newcomers
+def test_action_space_samples_catalog_events_and_stays_valid():
+    from yume_env.envs.spaces import SAMPLE_EVENTS, action_space
+
+    space = action_space(seed=0)
+    samples = [space.sample() for _ in range(300)]
+    assert all(space.contains(s) for s in samples)
+    events = [s["event"] for s in samples]
+    assert set(events) <= {"", *SAMPLE_EVENTS} and 0.6 < events.count("") / len(events) < 1.0
+    again = action_space(seed=0)
+    assert [again.sample() for _ in range(300)] == samples  # seeded: reproducible
+    assert len(space.sample(mask={"move": None, "look": None, "event": None})["event"]) >= 0
+
+
+def test_sb3_refusal_names_the_route():
+    stable_baselines3 = pytest.importorskip("stable_baselines3")
+    env = make()
+    with pytest.raises(AssertionError, match="make_sb3_env"):
+        stable_baselines3.PPO("MultiInputPolicy", env, device="cpu")
+
+
+def test_sb3_env_with_latent_observations():
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    from yume_env.envs.wrappers import make_sb3_env
+
+    env = make_sb3_env(image=IMAGE, resolution=SMALL, obs_mode="latent", max_episode_steps=3)
+    assert env.observation_space.shape == (48, 8, 2, 4) and env.observation_space.dtype == np.float32
+    sb3_check_env(env, warn=False)
+    obs, _ = env.reset(seed=0)
+    obs, *_ = env.step(env.action_space.sample())
+    assert env.observation_space.contains(obs)

@@ -6,14 +6,51 @@ import numpy as np
 from gymnasium import spaces
 
 from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
+from yume_env.procedural.events import CATALOG
+
+#: Events ``action_space.sample()`` draws from (the procedural world's catalog, as sentences).
+SAMPLE_EVENTS: tuple[str, ...] = tuple(e.text[:1].upper() + e.text[1:] + "." for e in CATALOG)
+#: Chance that a sampled action carries an event (otherwise ``""``: keep the current one).
+SAMPLE_EVENT_RATE = 0.1
+
+SB3_ROUTE = (
+    "Stable-Baselines3 accepts no Dict/Text action space: use "
+    "yume_env.envs.wrappers.make_sb3_env(...) (or wrap_sb3(env)) for Discrete actions and CnnPolicy/MlpPolicy "
+    "observations"
+)
+
+
+class YumeActionSpace(spaces.Dict):
+    """The Yume action space (a ``Dict``), with a sampler fit for exploration.
+
+    ``sample()`` draws ``move`` and ``look`` uniformly and, with probability
+    :data:`SAMPLE_EVENT_RATE`, an event from :data:`SAMPLE_EVENTS` (otherwise ``""``, which keeps the
+    current event); the ``Text`` space's own sampler would inject 300 random characters every step.
+    ``sample(mask=...)`` or ``sample(probability=...)`` use Gymnasium's samplers unchanged. Its
+    ``repr`` names the Stable-Baselines3 route, which SB3 prints when it refuses this space.
+    """
+
+    def sample(self, mask=None, probability=None):
+        if mask is not None or probability is not None:
+            return super().sample(mask=mask, probability=probability)
+        rng = self.spaces["event"].np_random
+        event = ""
+        if rng.random() < SAMPLE_EVENT_RATE:
+            event = SAMPLE_EVENTS[int(rng.integers(len(SAMPLE_EVENTS)))]
+        drawn = {"move": self.spaces["move"].sample(), "look": self.spaces["look"].sample(), "event": event}
+        return {key: drawn[key] for key in self.spaces}
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()} [{SB3_ROUTE}]"
 
 
 def action_space(seed: int | None = None) -> spaces.Dict:
     """``Dict(move=Discrete(9), look=Discrete(9), event=Text(0..EVENT_MAX_LENGTH))``.
 
-    ``event`` may be empty, which keeps the current event text.
+    ``event`` may be empty, which keeps the current event text. See :class:`YumeActionSpace` for
+    what ``sample()`` draws.
     """
-    return spaces.Dict(
+    return YumeActionSpace(
         {
             "move": spaces.Discrete(len(MOVES)),
             "look": spaces.Discrete(len(LOOKS)),

@@ -336,8 +336,12 @@ def wrap_sb3(
     """``env`` (any env with the Yume spaces) with ``Discrete`` actions and ``(C, H, W)`` uint8 images.
 
     ``events``/``moves``/``looks`` go to :class:`DiscreteActions`, ``size``/``frames`` to
-    :class:`ChannelFirstFrames`.
+    :class:`ChannelFirstFrames`. Latent observations (``obs_mode="latent"``, a float ``Box``) pass
+    through unchanged (``size``/``frames`` do not apply): use SB3's ``MlpPolicy`` or your own extractor.
     """
+    space = env.observation_space
+    if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating) and len(space.shape) == 4:
+        return DiscreteActions(env, events=events, moves=moves, looks=looks)
     return DiscreteActions(
         ChannelFirstFrames(env, size=size, frames=frames), events=events, moves=moves, looks=looks
     )
