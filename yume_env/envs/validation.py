@@ -105,8 +105,8 @@ def call_reward(reward_fn, obs, action, info) -> float:
         raise RewardFunctionError(
             f"reward_fn raised {type(exc).__name__}: {exc}; the step was undone (the world is as before it)"
         ) from exc
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
+    if callable(getattr(value, "item", None)) and tuple(getattr(value, "shape", (1,))) == ():
+        value = value.item()  # a 0-d numpy array or torch tensor
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"reward_fn: returned {value!r} ({type(value).__name__}); accepted: a float (the step was undone)"
