@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats(device)
-            per_world_ms = _timed(lambda lat=lat: dec.decode_block(lat), device, args.repeats)
-            batched_ms = _timed(lambda lat=lat: batched(lat), device, args.repeats)
+            per_world_ms = _timed(lambda lat=lat, dec=dec: dec.decode_block(lat), device, args.repeats)
+            batched_ms = _timed(lambda lat=lat, fn=batched: fn(lat), device, args.repeats)
             frames = dec.decode_block(lat[:1])
             row = {
                 "decoder": name,
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-        del dec, batched
+        dec = batched = None  # free this decoder before building the next
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
