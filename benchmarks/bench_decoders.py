@@ -15,6 +15,7 @@ by torch; CPU: the process's peak RSS so far, which only grows).
     python benchmarks/bench_decoders.py --device cuda --out benchmarks/results/decoders_gpu.json
     python benchmarks/bench_decoders.py --device cpu --resolution 32 48 --repeats 1 \\
         --out benchmarks/results/decoders_cpu_small.json          # proves it runs; not a speed figure
+    python benchmarks/bench_decoders.py --flops                   # FLOPs per block, on "meta" (no weights)
 """
 
 from __future__ import annotations
@@ -72,6 +73,31 @@ def build(name: str, device: torch.device, taehv_dtype: torch.dtype):
     return dec, lambda lat: tae.decode_video(lat.permute(0, 2, 1, 3, 4))
 
 
+def count_flops(resolution: tuple[int, int]) -> list[dict]:
+    """FLOPs to decode one block (all frames, and the last frame only), counted on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    h, w = resolution
+    rows = []
+    with torch.device("meta"):
+        latents = torch.empty(1, 48, 8, h // 16, w // 16)
+        models = {"vae": WanVAE(VAEConfig())} | {n: TAEHV(TAEHV_PRESETS[n]) for n in TAEHV_PRESETS}
+        for name, model in models.items():
+            counts = {}
+            for last in (None, 1):
+                with FlopCounterMode(display=False) as counter:
+                    if name == "vae":
+                        model.decode(latents)  # the causal VAE decodes every frame either way
+                    else:
+                        model.decode_video(latents.permute(0, 2, 1, 3, 4), last_frames=last)
+                counts["tflop_last_frame" if last else "tflop_all_frames"] = round(
+                    counter.get_total_flops() / 1e12, 2
+                )
+            params = sum(p.numel() for p in model.parameters())
+            rows.append({"decoder": name, "parameters": params, "resolution": [h, w], **counts})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
@@ -80,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoders", nargs="+", default=DECODERS, choices=DECODERS)
     parser.add_argument("--taehv-dtype", choices=("float32", "float16", "bfloat16"), default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--flops", action="store_true", help="only count FLOPs per block (meta device)")
     parser.add_argument("--out", help="write the rows as JSON here")
     args = parser.parse_args(argv)
     h, w = args.resolution
@@ -87,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--resolution: got {h} {w}; accepted: positive multiples of 16")
     if args.repeats < 1 or any(b < 1 for b in args.batch):
         parser.error("--repeats and --batch take integers >= 1")
+    if args.flops:
+        torch.set_grad_enabled(False)
+        rows = count_flops((h, w))
+        for row in rows:
+            print(json.dumps(row))
+        if args.out:
+            Path(args.out).write_text(json.dumps({"rows": rows}, indent=1))
+        return 0
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: no CUDA device here (use --device cpu)", file=sys.stderr)
