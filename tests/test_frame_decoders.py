@@ -147,3 +147,20 @@ def test_env_and_vector_env_with_a_tiny_decoder(tae_files):
     with pytest.raises(ValueError, match="decoder: got 'fast'"):
         gym.make_vec("YumeWorld-v0", num_envs=2, image=IMAGE, resolution=SMALL, decoder="fast")
     assert get_model("tiny").frame_decoder() is get_model("tiny").vae_decoder
+
+
+def test_batched_taehv_streams_equal_world_by_world(model, tae_files):
+    with pytest.warns(UserWarning):
+        batched = model.frame_decoder("taew2_2_super", tae_files["taew2_2_super"], batch_worlds=True)
+    single = TAEHVFrameDecoder(batched.model, "taew2_2_super")
+    lat = torch.randn(3, 48, 8, 2, 4, generator=torch.Generator().manual_seed(4))
+    a, b = [single.new_stream() for _ in range(3)], [batched.new_stream() for _ in range(3)]
+    for streams in (a, b):  # worlds 0 and 1 have history, world 2 is fresh
+        for s, piece in zip(streams[:2], (lat[:1, :, :5], lat[1:2, :, :3])):
+            s.decode(piece)
+    for last in (None, 2):
+        one = single.decode_streams(a, lat, last_frames=last)
+        many = batched.decode_streams(b, lat, last_frames=last)
+        assert [f.shape[2] for f in many] == ([32, 32, 29] if last is None else [2, 2, 2])
+        for x, y in zip(one, many):
+            torch.testing.assert_close(x, y, atol=1e-5, rtol=0)

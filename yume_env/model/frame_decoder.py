@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
-from yume_env.model.taehv import TAEHV, TAEHVStreamDecoder
+from yume_env.model.taehv import TAEHV, TAEHVStreamDecoder, decode_streams
 from yume_env.model.vae import VAEStreamDecoder, WanVAE
 
 __all__ = ["DECODERS", "FrameDecoder", "FrameStream", "TAEHVFrameDecoder", "VAEFrameDecoder"]
@@ -79,6 +79,16 @@ class FrameDecoder(ABC):
     @abstractmethod
     def new_stream(self) -> FrameStream:
         """A fresh :class:`FrameStream`."""
+
+    def decode_streams(
+        self, streams: list[FrameStream], latents: Tensor, last_frames: int | None = None
+    ) -> list[Tensor]:
+        """Advance ``streams[i]`` with ``latents[i:i+1]`` for every i; frames ``[1, 3, T, H, W]`` each.
+
+        World by world (so a world's frames never depend on its batch neighbours) unless the
+        decoder was made with ``batch_worlds=True``.
+        """
+        return [s.decode(latents[i : i + 1], last_frames=last_frames) for i, s in enumerate(streams)]
 
 
 # ---------------------------------------------------------------------------------------- VAE
@@ -158,15 +168,29 @@ class _TAEHVStream(FrameStream):
 
 
 class TAEHVFrameDecoder(FrameDecoder):
-    """A TAEHV tiny decoder (``taew2_2`` or ``taew2_2_super``) behind the common interface."""
+    """A TAEHV tiny decoder (``taew2_2`` or ``taew2_2_super``) behind the common interface.
+
+    ``batch_worlds=True``: :meth:`decode_streams` advances all worlds' streams in one batched call
+    (fewer, larger kernels: faster on a GPU), at the price of a world's frames depending on its batch
+    neighbours within float rounding.
+    """
 
     skips_frames = True
 
-    def __init__(self, model: TAEHV, name: str) -> None:
+    def __init__(self, model: TAEHV, name: str, batch_worlds: bool = False) -> None:
         if name not in DECODERS[1:]:
             raise ValueError(f"name: got {name!r}; accepted: {', '.join(DECODERS[1:])}")
         self.model = model
         self.name = name
+        self.batch_worlds = bool(batch_worlds)
+
+    def decode_streams(
+        self, streams: list[FrameStream], latents: Tensor, last_frames: int | None = None
+    ) -> list[Tensor]:
+        if not self.batch_worlds or not all(isinstance(s, _TAEHVStream) for s in streams):
+            return super().decode_streams(streams, latents, last_frames)
+        frames = decode_streams([s.decoder for s in streams], _to_taehv(latents), last_frames)
+        return [_from_taehv(f) for f in frames]
 
     @property
     def dtype(self) -> torch.dtype:

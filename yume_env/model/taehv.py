@@ -57,6 +57,7 @@ __all__ = [
     "TimeGrow",
     "TimePool",
     "config_from_shapes",
+    "decode_streams",
     "load_taehv",
 ]
 
@@ -445,6 +446,49 @@ class TAEHVStreamDecoder:
         self._raw_frames += raw_total
         self._latents += latents.shape[1]
         return model._frames_out(raw)  # 3
+
+
+def decode_streams(
+    streams: list[TAEHVStreamDecoder], latents: Tensor, last_frames: int | None = None
+) -> list[Tensor]:
+    """Advance several streams of one model by one piece each, in batched decoder calls.
+
+    ``latents[i]`` ``[T, 48, h, w]`` goes to ``streams[i]``; returns each stream's frames as
+    :meth:`TAEHVStreamDecoder.decode` would (up to float rounding: convolutions may sum in another
+    order at another batch size). Fresh streams and continuing ones go in two separate calls.
+    """
+    if len(streams) != latents.shape[0]:
+        raise ValueError(f"latents: got {latents.shape[0]} pieces for {len(streams)} streams")
+    if not streams:
+        return []
+    model = streams[0].model
+    if any(s.model is not model for s in streams):
+        raise ValueError("streams: all streams must share one TAEHV model")
+    model._check_latents(latents)
+    cfg = model.config
+    raw_total = latents.shape[1] * cfg.time_upscale
+    out: list[Tensor | None] = [None] * len(streams)
+    fresh = [i for i, s in enumerate(streams) if s._raw_frames == 0]
+    going = [i for i, s in enumerate(streams) if s._raw_frames > 0]
+    for group in (fresh, going):
+        if not group:
+            continue
+        trims = [max(0, cfg.frames_to_trim - streams[i]._raw_frames) for i in group]
+        keeps = [raw_total - t if last_frames is None else min(last_frames, raw_total - t) for t in trims]
+        first = streams[group[0]]._memory
+        memory = [
+            None if m is None else torch.cat([streams[i]._memory[j] for i in group])
+            for j, m in enumerate(first)
+        ]
+        x = latents[group].to(model.device, model.dtype)
+        raw = _run(model.decoder, x, memory, last_frames=None if last_frames is None else max(keeps))
+        for k, i in enumerate(group):
+            stream = streams[i]
+            stream._memory = [None if m is None else m[k : k + 1].clone() for m in memory]
+            stream._raw_frames += raw_total
+            stream._latents += latents.shape[1]
+            out[i] = model._frames_out(raw[k : k + 1, raw.shape[1] - keeps[k] :])
+    return out  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------- loading

@@ -347,13 +347,13 @@ class WorldStream:
                 frames_np = list(to_uint8(pix))
                 finite = [bool(torch.isfinite(pix[k]).all()) for k in range(len(jobs))]
             elif self.decode_mode == "stream":
-                finite = []
-                for k, (_, st, _) in enumerate(jobs):
-                    dec = st.decoder.clone() if st.decoder is not None else self.decoder.new_stream()
-                    pix = dec.decode(latents[k : k + 1], last_frames=last)
-                    frames_np[k] = to_uint8(pix)[0]
-                    finite.append(bool(torch.isfinite(pix).all()))
-                    decoders[k] = dec
+                decoders = [
+                    st.decoder.clone() if st.decoder is not None else self.decoder.new_stream()
+                    for _, st, _ in jobs
+                ]
+                pixes = self.decoder.decode_streams(decoders, latents, last_frames=last)
+                frames_np = [to_uint8(pix)[0] for pix in pixes]
+                finite = [bool(torch.isfinite(pix).all()) for pix in pixes]
             else:
                 finite = [True] * len(jobs)
             bad = [jobs[k][0] for k, ok in enumerate(finite) if not ok]
