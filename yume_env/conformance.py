@@ -13,6 +13,10 @@ lengths):
 - ``dit_config`` + ``steps``: one full Euler-denoised block (every step is compared)
 - ``vae_config``: VAE encode / decode (and the 8-latent block decode when present)
 - ``t5_config``: the umT5 encoder
+- ``"case": "taehv"``: the tiny TAEHV autoencoder (``taehv_config``): parallel decode of a block and
+  of a longer clip, streaming decode one latent at a time, and encode. These cases carry their own
+  criterion (``tolerance.rel_err_max``: max abs error / max abs reference value), used instead of
+  ``--atol`` / ``--rtol``.
 
 A tensor passes when every element satisfies ``|ours - ref| <= atol + rtol * |ref|`` (the default
 tolerances are ~40x the kernel noise and far below the official quirks' effects). One row per case
@@ -209,7 +213,58 @@ def run_t5_case(meta: dict, tensors: dict, weights: _Weights, atol: float, rtol:
     return rows
 
 
+def taehv_config(meta: dict):
+    """The :class:`~yume_env.model.taehv.TAEHVConfig` of a ``taehv`` case's ``taehv_config``."""
+    from yume_env.model.taehv import TAEHVConfig
+
+    c = meta["taehv_config"]
+    return TAEHVConfig(
+        variant=c.get("arch_variant") or "base",
+        latent_channels=int(c["latent_channels"]),
+        image_channels=int(c.get("image_channels", 3)),
+        patch_size=int(c["patch_size"]),
+        encoder_width=int(c["encoder_width"]),
+        decoder_widths=tuple(int(w) for w in c["decoder_widths"]),
+        encoder_time_downscale=tuple(bool(v) for v in c["encoder_time_downscale"]),
+        decoder_time_upscale=tuple(bool(v) for v in c["decoder_time_upscale"]),
+        decoder_space_upscale=tuple(bool(v) for v in c["decoder_space_upscale"]),
+    )
+
+
+def run_taehv_case(
+    meta: dict, tensors: dict, weights: _Weights, atol: float, rtol: float
+) -> list[Comparison]:
+    """Decode / stream-decode / encode with the case's weights (float16 files, run in float32)."""
+    from yume_env.model.taehv import TAEHV
+
+    cfg = taehv_config(meta)
+    model = weights.get(meta["weights_file"], meta["taehv_config"], lambda: TAEHV(cfg))
+    limit = float(meta.get("tolerance", {}).get("rel_err_max", 1e-4))
+
+    def check(name: str, ours: torch.Tensor) -> Comparison:
+        row = compare(name, ours, tensors[name], 0.0, 0.0)
+        return Comparison(
+            row.tensor, row.max_abs, row.rel, bool(torch.isfinite(ours).all()) and row.rel <= limit
+        )
+
+    rows = []
+    if "decoded" in tensors:
+        rows.append(check("decoded", model.decode_video(tensors["latents"])))
+    if "decoded_long" in tensors:
+        rows.append(check("decoded_long", model.decode_video(tensors["latents_long"])))
+    if "stream_decoded_long" in tensors:
+        stream = model.stream_decoder()
+        latents = tensors["latents_long"]
+        pieces = [stream.decode(latents[:, i : i + 1]) for i in range(latents.shape[1])]
+        rows.append(check("stream_decoded_long", torch.cat(pieces, dim=1)))
+    if "encoded" in tensors:
+        rows.append(check("encoded", model.encode_video(tensors["video"])))
+    return rows
+
+
 def case_kind(meta: dict) -> str | None:
+    if meta.get("case") == "taehv":
+        return "taehv"
     if "steps" in meta and "weights_file" in meta:
         return "sampler"
     if "dit_config" in meta:
@@ -221,7 +276,13 @@ def case_kind(meta: dict) -> str | None:
     return None
 
 
-RUNNERS = {"dit": run_dit_case, "sampler": run_sampler_case, "vae": run_vae_case, "t5": run_t5_case}
+RUNNERS = {
+    "dit": run_dit_case,
+    "sampler": run_sampler_case,
+    "vae": run_vae_case,
+    "t5": run_t5_case,
+    "taehv": run_taehv_case,
+}
 
 
 def run_folder(folder: str | Path, atol: float = 1e-4, rtol: float = 1e-4) -> list[CaseResult]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import torch
 
+from yume_env.model.frame_decoder import FrameDecoder
 from yume_env.model.pipeline import (
     TINY_CHECKPOINT,
     YumeModel,
@@ -23,6 +25,7 @@ from yume_env.model.pipeline import (
 from yume_env.model.presets import PRESETS
 
 _CACHE: dict[tuple, YumeModel] = {}
+_DECODERS: weakref.WeakKeyDictionary[YumeModel, dict[tuple, FrameDecoder]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -65,7 +68,25 @@ def get_model(
         return _CACHE[key]
 
 
+def get_decoder(
+    model: YumeModel,
+    decoder: str = "vae",
+    decoder_path: str | Path | None = None,
+    decode_dtype: str | torch.dtype | None = None,
+) -> FrameDecoder:
+    """The shared frame decoder of ``model`` for these arguments (loaded on first use); see
+    :meth:`YumeModel.frame_decoder <yume_env.model.pipeline.YumeModel.frame_decoder>`."""
+    path = None if decoder_path is None else str(Path(decoder_path).resolve())
+    key = (decoder, path, str(decode_dtype))
+    with _LOCK:
+        per_model = _DECODERS.setdefault(model, {})
+        if key not in per_model:
+            per_model[key] = model.frame_decoder(decoder, decoder_path, decode_dtype)
+        return per_model[key]
+
+
 def clear_model_cache() -> None:
-    """Forget every shared model (frees memory once no environment holds it)."""
+    """Forget every shared model and decoder (frees memory once no environment holds them)."""
     with _LOCK:
         _CACHE.clear()
+        _DECODERS.clear()

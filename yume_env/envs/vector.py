@@ -17,7 +17,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from yume_env.envs.fork_safety import guard_forked_process
-from yume_env.envs.model_cache import get_model
+from yume_env.envs.model_cache import get_decoder, get_model
 from yume_env.envs.spaces import action_space
 from yume_env.envs.validation import (
     call_reward,
@@ -87,6 +87,9 @@ class YumeWorldVectorEnv(VectorEnv):
         max_history: int | None = None,
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
+        decoder: str = "vae",
+        decoder_path: str | Path | None = None,
+        decode_dtype: str | torch.dtype | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -122,6 +125,8 @@ class YumeWorldVectorEnv(VectorEnv):
             fit=fit,
             speed=speed,
             max_history=max_history,
+            decoder=get_decoder(self.model, decoder, decoder_path, decode_dtype),
+            last_frame_only=self.obs_mode == "last_frame",
         )
         for img in self.images:
             if img is not None:

@@ -11,7 +11,7 @@ import torch
 from gymnasium import spaces
 
 from yume_env.envs.fork_safety import guard_forked_process
-from yume_env.envs.model_cache import get_model
+from yume_env.envs.model_cache import get_decoder, get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import (
     call_reward,
@@ -127,6 +127,12 @@ class YumeWorldEnv(gym.Env):
     - ``steps`` / ``shift``: sampler (default 4 / 7.0, the distilled model; 50 / 5.0 for quality).
     - ``obs_mode``: see above. ``decode``: ``"block"`` (default, faithful) or ``"stream"`` (seamless,
       32 frames). ``fit``: ``"stretch"`` (official) or ``"crop"`` for the start image.
+    - ``decoder``: what turns latents into frames: ``"vae"`` (default, the official Wan2.2 VAE),
+      ``"taew2_2"`` or ``"taew2_2_super"`` (the TAEHV tiny decoders: ~150x cheaper, lower quality;
+      only meaningful with the 5B model) with ``decoder_path`` = the downloaded ``.safetensors`` or
+      ``.pth`` file. ``decode_dtype``: e.g. ``"bfloat16"`` to decode in reduced precision (encoding
+      stays float32); default the decoder's own (float32). With ``obs_mode="last_frame"`` only the
+      newest frame is decoded where the decoder allows it (the TAEHV does; the causal VAE cannot).
     - ``speed``: caption speed fields: ``"auto"`` (official values), a ``SpeedFields`` or ``None``.
     - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode`` (``"rgb_array"``).
 
@@ -164,6 +170,9 @@ class YumeWorldEnv(gym.Env):
         max_history: int | None = None,
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
+        decoder: str = "vae",
+        decoder_path: str | Path | None = None,
+        decode_dtype: str | torch.dtype | None = None,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn)
@@ -186,6 +195,8 @@ class YumeWorldEnv(gym.Env):
             fit=fit,
             speed=speed,
             max_history=max_history,
+            decoder=get_decoder(self._model, decoder, decoder_path, decode_dtype),
+            last_frame_only=self.obs_mode == "last_frame",
         )
         if image is not None:  # fail at construction, not at reset, for a bad image
             from yume_env.world.images import load_image

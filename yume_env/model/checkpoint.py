@@ -128,13 +128,30 @@ class TensorSource:
         shapes: dict[str, tuple[int, ...]],
         read: Callable[[str, torch.device], torch.Tensor],
         label: str,
+        dtypes: dict[str, torch.dtype] | None = None,
     ):
         self.shapes = shapes
         self._read = read
         self.label = label
+        self.dtypes = dtypes  # stored dtype of each tensor, when the format tells it without reading
 
     def read(self, key: str, device: torch.device) -> torch.Tensor:
         return self._read(key, device)
+
+
+# safetensors dtype codes -> torch dtypes (codes not listed here are reported as uint8: not float)
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def _safetensors_source(files: list[Path], label: str) -> TensorSource:
@@ -142,13 +159,16 @@ def _safetensors_source(files: list[Path], label: str) -> TensorSource:
 
     owner: dict[str, Path] = {}
     shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, torch.dtype] = {}
     for f in files:
         if not f.is_file():
             raise CheckpointError(f"{label}: missing weight file {f}\n{LAYOUT}")
         try:
             with safe_open(str(f), framework="pt") as handle:
                 for key in handle.keys():
-                    shapes[key] = tuple(handle.get_slice(key).get_shape())
+                    tensor_slice = handle.get_slice(key)
+                    shapes[key] = tuple(tensor_slice.get_shape())
+                    dtypes[key] = _SAFETENSORS_DTYPES.get(tensor_slice.get_dtype(), torch.uint8)
                     owner[key] = f
         except Exception as exc:  # safetensors raises its own error types for bad headers / truncation
             raise CheckpointError(f"{label}: {f} is not a readable safetensors file ({exc})") from None
@@ -161,7 +181,7 @@ def _safetensors_source(files: list[Path], label: str) -> TensorSource:
         except Exception as exc:
             raise CheckpointError(f"{label}: cannot read tensor {key!r} from {owner[key]} ({exc})") from None
 
-    return TensorSource(shapes, read, label)
+    return TensorSource(shapes, read, label, dtypes)
 
 
 def _pth_source(path: Path, label: str) -> TensorSource:
@@ -181,7 +201,8 @@ def _pth_source(path: Path, label: str) -> TensorSource:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{label}: {path} does not hold a flat name -> tensor state dict")
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    return TensorSource(shapes, lambda key, device: state[key], label)
+    dtypes = {k: v.dtype for k, v in state.items()}
+    return TensorSource(shapes, lambda key, device: state[key], label, dtypes)
 
 
 def open_weights(path: str | Path, label: str = "weights") -> TensorSource:

@@ -9,6 +9,7 @@ worlds, actions or Gymnasium. Build one with :func:`build_model` (random or ship
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -36,8 +37,10 @@ from yume_env.model.checkpoint import (
     save_safetensors,
 )
 from yume_env.model.dit import DiTConfig, YumeDiT
+from yume_env.model.frame_decoder import DECODERS, FrameDecoder, TAEHVFrameDecoder, VAEFrameDecoder
 from yume_env.model.presets import TINY, YUME_5B, ModelPreset, get_preset, with_configs
 from yume_env.model.sampler import EulerSampler
+from yume_env.model.taehv import load_taehv
 from yume_env.model.text_encoder import TextEncoder, TextEncoderConfig, UMT5Encoder, load_tokenizer
 from yume_env.model.vae import VAEConfig, WanVAE
 
@@ -106,6 +109,7 @@ class YumeModel:
         self.vae = vae
         self.text = text
         self.device = device
+        self._vae_decoder: VAEFrameDecoder | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -156,6 +160,72 @@ class YumeModel:
         """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32)."""
         prepared = self.dit.prepare(history, contexts, tuple(noise.shape[-2:]))
         return sampler.sample(lambda x, t: self.dit.denoise(prepared, x, t), noise.to(self.device), on_step)
+
+    @property
+    def vae_decoder(self) -> FrameDecoder:
+        """The official VAE behind the :class:`~yume_env.model.frame_decoder.FrameDecoder` interface."""
+        if self._vae_decoder is None or self._vae_decoder.vae is not self.vae:
+            self._vae_decoder = VAEFrameDecoder(self.vae)
+        return self._vae_decoder
+
+    def frame_decoder(
+        self,
+        name: str = "vae",
+        path: str | Path | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_worlds: bool = False,
+    ) -> FrameDecoder:
+        """A decoder of this model's latents into frames (see :mod:`yume_env.model.frame_decoder`).
+
+        Args:
+            name: ``"vae"`` (the official VAE), ``"taew2_2"`` or ``"taew2_2_super"`` (TAEHV).
+            path: the TAEHV weight file (``.safetensors`` or ``.pth``); required for the TAEHV
+                decoders, refused for ``"vae"``.
+            dtype: decode precision, e.g. ``"bfloat16"``. ``None``: the VAE's own dtype (float32 by
+                default), float32 for the TAEHV. Encoding is not affected.
+            batch_worlds: TAEHV only: decode all worlds' streams in one batched call (faster on a
+                GPU; a world's frames then depend on its neighbours within float rounding). The VAE
+                always decodes world by world (it is compute-bound at 5B sizes, and batching changes
+                its float32 results: 2e-6 on a CPU).
+
+        The TAEHV decoders were trained on the Wan2.2-5B latent space: on another preset (the tiny
+        one has a VAE of its own) they run, with a warning, but their frames show nothing useful.
+        """
+        if name not in DECODERS:
+            raise ValueError(f"decoder: got {name!r}; accepted: {', '.join(DECODERS)}")
+        dt = None if dtype is None else resolve_dtype(dtype, self.device)
+        if name == "vae":
+            if path is not None:
+                raise ValueError(
+                    f"decoder_path: got {str(path)!r} for decoder='vae'; the VAE comes with the "
+                    "checkpoint, decoder_path is for decoder='taew2_2' or 'taew2_2_super'"
+                )
+            return self.vae_decoder if dt in (None, self.vae.dtype) else VAEFrameDecoder(self.vae, dt)
+        if path is None:
+            raise ValueError(
+                f"decoder_path: decoder={name!r} needs its weight file, e.g. "
+                f"decoder_path='{name}.safetensors' (or .pth) from the TAEHV project"
+            )
+        tae = load_taehv(path, variant=name, device=self.device, dtype=dt or torch.float32)
+        cfg, vae_cfg = tae.config, self.preset.vae
+        if (cfg.latent_channels, cfg.spatial_scale, cfg.time_upscale) != (
+            self.latent_channels,
+            vae_cfg.spatial_stride,
+            vae_cfg.temporal_stride,
+        ):
+            raise ValueError(
+                f"decoder_path: {path} decodes {cfg.latent_channels}-channel latents at "
+                f"{cfg.spatial_scale}x space / {cfg.time_upscale}x time; the {self.preset.name} preset "
+                f"has {self.latent_channels} channels at {vae_cfg.spatial_stride}x / {vae_cfg.temporal_stride}x"
+            )
+        if self.preset.name != YUME_5B.name:
+            warnings.warn(
+                f"decoder={name!r} was trained on the Wan2.2-5B latent space; the {self.preset.name} "
+                "preset has a VAE of its own, so these frames will not look like its VAE's",
+                UserWarning,
+                stacklevel=2,
+            )
+        return TAEHVFrameDecoder(tae, name, batch_worlds=batch_worlds)
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -249,6 +250,18 @@ class WanVAE(nn.Module):
         return self.normalize_latents(self.encode_unnormalized(video))
 
     # ------------------------------------------------------------------ decode
+
+    def decoder_copy(self, dtype: torch.dtype) -> WanVAE:
+        """A copy of the decoding half (``conv2`` and ``decoder``) cast to ``dtype``, for decoding
+        in reduced precision while encoding stays in this VAE's precision. The copy has no encoder
+        (``encoder`` / ``conv1`` are ``None``): encode with the original."""
+        with torch.device("meta"):
+            twin = WanVAE(self.config)
+        twin.encoder = None
+        twin.conv1 = None
+        twin.conv2 = copy.deepcopy(self.conv2).to(dtype)
+        twin.decoder = copy.deepcopy(self.decoder).to(dtype)
+        return twin.eval()
 
     def stream_decoder(self, latents_per_step: int = 1) -> VAEStreamDecoder:
         """A fresh :class:`VAEStreamDecoder` over this VAE."""

@@ -14,6 +14,10 @@ Decoding modes:
   32 frames per block and no seams between blocks, but not what the official code produces.
 - ``"none"``: no decoding (for latent observations; fastest).
 
+The decoder is the official VAE unless another :class:`~yume_env.model.frame_decoder.FrameDecoder`
+is given (e.g. ``model.frame_decoder("taew2_2", path)``); ``last_frame_only`` returns just the newest
+frame of each block (decoders that can, such as the TAEHV, then skip the work for the others).
+
 Long horizons: the official code crashes once history + block exceed 1024 RoPE positions (about 127
 blocks). Here the history is kept within ``max_history`` latents (default 1016, the most the official
 code can run) by dropping the oldest latents after the first (the start image stays as the anchor).
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from yume_env.model.frame_decoder import FrameDecoder
 from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import MAX_TIERED_HISTORY
@@ -61,7 +66,7 @@ class WorldState:
     event: str = ""
     block_index: int = 0
     generator: torch.Generator | None = None
-    decoder: object | None = None  # VAEStreamDecoder in "stream" mode
+    decoder: object | None = None  # the world's FrameStream in "stream" mode
     start_frame: np.ndarray | None = None  # [H, W, 3] uint8
     last_frames: np.ndarray | None = None  # [T, H, W, 3] uint8 of the newest block
     dropped_latents: int = 0
@@ -83,6 +88,7 @@ class WorldSignature:
     steps: int
     shift: float
     decode: str
+    decoder: str  # "vae" or a TAEHV name: its streaming state fits no other decoder
     max_history: int
 
     def differences(self, other: WorldSignature) -> list[str]:
@@ -181,6 +187,8 @@ class WorldStream:
         speed: caption speed fields: ``"auto"`` (official values), a :class:`SpeedFields`, or ``None``.
         max_history: history latents kept per world (default 1016).
         check_finite: raise :class:`NonFiniteOutputError` instead of returning NaN/Inf frames.
+        decoder: the :class:`~yume_env.model.frame_decoder.FrameDecoder` (default: the model's VAE).
+        last_frame_only: return only the newest frame of each block (1 frame instead of 29/32).
     """
 
     def __init__(
@@ -195,6 +203,8 @@ class WorldStream:
         speed: SpeedFields | str | None = "auto",
         max_history: int | None = None,
         check_finite: bool = True,
+        decoder: FrameDecoder | None = None,
+        last_frame_only: bool = False,
     ):
         if isinstance(num_worlds, bool) or not isinstance(num_worlds, int) or num_worlds < 1:
             raise ValueError(f"num_worlds: got {num_worlds!r}; accepted: an integer >= 1")
@@ -222,6 +232,10 @@ class WorldStream:
             raise ValueError(f"max_history: got {max_history!r}; accepted: an integer in 3..{limit}")
         self.max_history = max_history
         self.check_finite = check_finite
+        if decoder is not None and not isinstance(decoder, FrameDecoder):
+            raise TypeError(f"decoder: got {type(decoder).__name__}; accepted: a FrameDecoder or None")
+        self.decoder = model.vae_decoder if decoder is None else decoder
+        self.last_frame_only = bool(last_frame_only)
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
     # ------------------------------------------------------------------ properties
@@ -242,6 +256,7 @@ class WorldStream:
                 steps=int(self.sampler.steps),
                 shift=float(self.sampler.shift),
                 decode=self.decode_mode,
+                decoder=self.decoder.name,
                 max_history=self.max_history,
             )
         return self._signature
@@ -252,7 +267,10 @@ class WorldStream:
 
     @property
     def frames_per_block(self) -> int:
-        """RGB frames one step returns: 29 (``block``), 32 (``stream``) or 0 (``none``)."""
+        """RGB frames one step returns: 29 (``block``), 32 (``stream``) or 0 (``none``); 1 with
+        ``last_frame_only``."""
+        if self.last_frame_only and self.decode_mode != "none":
+            return 1
         f = self.model.block_frames
         t = self.model.preset.vae.temporal_stride
         return {"block": 1 + t * (f - 1), "stream": t * f, "none": 0}[self.decode_mode]
@@ -302,8 +320,8 @@ class WorldStream:
             state.history = history
             state.start_frame = to_uint8(pixels[:, None])[0]
             if self.decode_mode == "stream":
-                state.decoder = self.model.vae.stream_decoder()
-                state.decoder.decode(history[None].to(self.model.vae.dtype))  # prime the causal cache
+                state.decoder = self.decoder.new_stream()
+                state.decoder.decode(history[None], last_frames=1)  # prime the decoder's memory
             frames = np.repeat(state.start_frame[None], max(self.frames_per_block, 1), axis=0)
             state.last_frames = frames
             _sync(self.model.device)
@@ -415,18 +433,21 @@ class WorldStream:
             # 4. decode
             frames_np: list[np.ndarray | None] = [None] * len(jobs)
             decoders = [None] * len(jobs)
+            last = 1 if self.last_frame_only else None
             if self.decode_mode == "block":
-                pix = model.decode(latents)
+                pix = self.decoder.decode_block(latents, last_frames=last)
                 frames_np = list(to_uint8(pix))
                 finite = [bool(torch.isfinite(pix[k]).all()) for k in range(len(jobs))]
             elif self.decode_mode == "stream":
-                finite = []
-                for k, (_, st, _) in enumerate(jobs):
-                    dec = st.decoder.clone() if st.decoder is not None else model.vae.stream_decoder()
-                    pix = dec.decode(latents[k : k + 1].to(model.vae.dtype)).float()
-                    frames_np[k] = _full_block(to_uint8(pix)[0], self.frames_per_block)
-                    finite.append(bool(torch.isfinite(pix).all()))
-                    decoders[k] = dec
+                decoders = [
+                    st.decoder.clone() if st.decoder is not None else self.decoder.new_stream()
+                    for _, st, _ in jobs
+                ]
+                pixes = self.decoder.decode_streams(decoders, latents, last_frames=last)
+                frames_np = [to_uint8(pix)[0] for pix in pixes]
+                if last is None:  # a text-started world's first latent gives 1 frame, not 4
+                    frames_np = [_full_block(f, self.frames_per_block) for f in frames_np]
+                finite = [bool(torch.isfinite(pix).all()) for pix in pixes]
             else:
                 finite = [True] * len(jobs)
             bad = [jobs[k][0] for k, ok in enumerate(finite) if not ok]
@@ -497,7 +518,7 @@ class WorldStream:
             raise ValueError(
                 "snapshot: taken from a different kind of world (" + "; ".join(differs) + "); accepted: "
                 "snapshots of worlds with the same model, weights, dtype, resolution, sampler steps/shift, "
-                "decode mode and max_history"
+                "decode mode, decoder and max_history"
             )
         st = copy.copy(snapshot.state)
         st.history = None if st.history is None else st.history.clone()
