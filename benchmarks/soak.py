@@ -14,7 +14,8 @@ default, reached after 127 blocks), so RSS after that point must stay flat; the 
 the growth from the first sample after the cap to the end.
 
     python benchmarks/soak.py                                   # full run (several minutes)
-    python benchmarks/soak.py --latent-blocks 300 --frames-blocks 60 --vector-steps 60   # shorter
+    python benchmarks/soak.py --latent-blocks 200 --frames-blocks 40 --vector-steps 40 --every 10 \
+        --max-history 96                                        # shorter: the cap is reached at block 12
 
 Writes ``--out`` (default ``benchmarks/results/soak.json``).
 """
@@ -48,8 +49,8 @@ def action(rng: np.random.Generator, block: int) -> dict:
     return {"move": int(rng.integers(9)), "look": int(rng.integers(9)), "event": event}
 
 
-def soak_single(obs_mode: str, blocks: int, every: int, resolution, seed: int) -> dict:
-    env = YumeWorldEnv(resolution=resolution, obs_mode=obs_mode)
+def soak_single(obs_mode: str, blocks: int, every: int, resolution, seed: int, max_history) -> dict:
+    env = YumeWorldEnv(resolution=resolution, obs_mode=obs_mode, max_history=max_history)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     cap_block = None
@@ -78,8 +79,10 @@ def soak_single(obs_mode: str, blocks: int, every: int, resolution, seed: int) -
     }
 
 
-def soak_vector(worlds: int, steps: int, every: int, resolution, seed: int) -> dict:
-    envs = YumeWorldVectorEnv(num_envs=worlds, resolution=resolution, obs_mode="latent")
+def soak_vector(worlds: int, steps: int, every: int, resolution, seed: int, max_history) -> dict:
+    envs = YumeWorldVectorEnv(
+        num_envs=worlds, resolution=resolution, obs_mode="latent", max_history=max_history
+    )
     rng = np.random.default_rng(seed)
     envs.reset(seed=seed)
     samples, resets = [], 0
@@ -123,15 +126,27 @@ def main() -> None:
     p.add_argument("--every", type=int, default=20, help="blocks between samples")
     p.add_argument("--resolution", default="32x64", help="HxW (default 32x64, a multiple of 32)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-history",
+        type=int,
+        default=None,
+        help="history latents kept per world (default 1016, reached after 127 blocks; lower reaches the cap sooner)",
+    )
     p.add_argument("--out", default="benchmarks/results/soak.json")
     args = p.parse_args()
     torch.set_num_threads(1)
     resolution = parse_resolution(args.resolution)
     started = time.perf_counter()
     runs = {
-        "latent": soak_single("latent", args.latent_blocks, args.every, resolution, args.seed),
-        "frames": soak_single("frames", args.frames_blocks, args.every, resolution, args.seed),
-        "vector": soak_vector(args.vector_worlds, args.vector_steps, args.every, resolution, args.seed),
+        "latent": soak_single(
+            "latent", args.latent_blocks, args.every, resolution, args.seed, args.max_history
+        ),
+        "frames": soak_single(
+            "frames", args.frames_blocks, args.every, resolution, args.seed, args.max_history
+        ),
+        "vector": soak_vector(
+            args.vector_worlds, args.vector_steps, args.every, resolution, args.seed, args.max_history
+        ),
     }
     for name in ("latent", "frames"):
         runs[name]["rss_growth_after_cap_mb"] = growth_after_cap(runs[name])
