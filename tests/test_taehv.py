@@ -187,7 +187,9 @@ def test_load_safetensors_and_pth(tmp_path, cfg, suffix):
 def test_load_refuses_the_wrong_variant_and_bad_files(tmp_path):
     path = tmp_path / "taew2_2_super.safetensors"
     save_file(_small_state(SMALL_SUPER), str(path))
-    with pytest.raises(CheckpointError, match=r"super TAEHV decoder \(taew2_2_super\), but 'base' \(taew2_2\) was asked for"):
+    with pytest.raises(
+        CheckpointError, match=r"super TAEHV decoder \(taew2_2_super\), but 'base' \(taew2_2\) was asked for"
+    ):
         load_taehv(path, variant="taew2_2")
     with pytest.raises(ValueError, match="variant: got 'large'"):
         load_taehv(path, variant="large")
