@@ -120,7 +120,10 @@ class YumeWorldEnv(gym.Env):
     - ``obs_mode``: see above. ``decode``: ``"block"`` (default, faithful) or ``"stream"`` (seamless,
       32 frames). ``fit``: ``"stretch"`` (official) or ``"crop"`` for the start image.
     - ``speed``: caption speed fields: ``"auto"`` (official values), a ``SpeedFields`` or ``None``.
-    - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode`` (``"rgb_array"``).
+    - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode``: ``"rgb_array"`` (``render()``
+      returns the newest frame) or ``"rgb_array_list"`` (``render()`` returns every frame produced since
+      the last ``render``/``reset`` as a list: the start frame once after an image reset, then each
+      block's frames; in ``obs_mode="latent"`` the blocks are decoded for it, per block).
 
     ## Info
 
@@ -135,7 +138,7 @@ class YumeWorldEnv(gym.Env):
     - v0: first release (Yume-1.5 5B architecture, TSCM history, 1.5-style captions).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 16}
+    metadata = {"render_modes": ["rgb_array", "rgb_array_list"], "render_fps": 16}
 
     def __init__(
         self,
@@ -158,7 +161,7 @@ class YumeWorldEnv(gym.Env):
         render_mode: str | None = None,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
-        check_episode_args(render_mode, max_episode_steps, reward_fn)
+        check_episode_args(render_mode, max_episode_steps, reward_fn, tuple(self.metadata["render_modes"]))
         self.prompt = check_event(prompt, "prompt")
         if image is None and not prompt.strip():
             image = DEFAULT_IMAGE
@@ -187,6 +190,7 @@ class YumeWorldEnv(gym.Env):
         self._steps = 0
         self._ended = False
         self._last_frame: np.ndarray | None = None
+        self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
 
     # ------------------------------------------------------------------ Gymnasium API
     @property
@@ -208,7 +212,8 @@ class YumeWorldEnv(gym.Env):
         out = self.stream.reset(0, image=image, prompt=prompt, seed=world_seed)
         self._steps = 0
         self._ended = False
-        self._remember(out)
+        self._frame_list = []
+        self._remember(out, start=image is not None)
         info = {
             **out.info,
             "caption": out.caption,
@@ -242,14 +247,31 @@ class YumeWorldEnv(gym.Env):
                 "render() called without render_mode; pass render_mode='rgb_array' to YumeWorld-v0"
             )
             return None
+        if self.render_mode == "rgb_array_list":
+            frames, self._frame_list = self._frame_list, []
+            return frames
         return self._last_frame
 
-    def _remember(self, out) -> None:
+    def _remember(self, out, start: bool = False) -> None:
         frames = self.stream.worlds[0].last_frames
         if frames is None:
             frames = out.frames
+        if frames is None and self.render_mode == "rgb_array_list":
+            frames = self._decode_for_render(out.latents)
         # a copy: the observation handed to the caller must not alias what render() returns
         self._last_frame = None if frames is None else frames[-1].copy()
+        if self.render_mode == "rgb_array_list" and frames is not None:
+            # an image reset repeats the start image T times: one copy is the start frame
+            self._frame_list.extend(f.copy() for f in (frames[-1:] if start else frames))
+
+    def _decode_for_render(self, latents: torch.Tensor) -> np.ndarray:
+        """``obs_mode="latent"`` with ``render_mode="rgb_array_list"``: decode the block as ``decode="block"`` would."""
+        from yume_env.world.images import to_uint8
+
+        f = self.stream.model.block_frames
+        lat = latents[:, -f:] if latents.shape[1] >= f else latents
+        with torch.no_grad():
+            return to_uint8(self.stream.model.decode(lat[None]))[0]
 
     # ------------------------------------------------------------------ branching
     def snapshot(self):
