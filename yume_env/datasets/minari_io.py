@@ -106,6 +106,14 @@ def _append(tree: dict, item: dict) -> None:
             tree.setdefault(key, []).append(value)
 
 
+def _truncate(tree: dict, n: int) -> None:
+    for value in tree.values():
+        if isinstance(value, dict):
+            _truncate(value, n)
+        else:
+            del value[n:]
+
+
 def _action_record(action) -> dict:
     from yume_env.envs.validation import parse_action
 
@@ -177,6 +185,18 @@ class EpisodeRecorder(gym.Wrapper):
     def finish_episode(self) -> None:
         """End the episode being recorded now (as a later ``reset`` would)."""
         self._finish()
+
+    def rewind_current(self, steps: int) -> None:
+        """Keep only the first ``steps`` steps of the episode being recorded (after the world was
+        restored to a snapshot taken then), so the dataset holds the branch that was kept."""
+        ep = self._current
+        if ep is None or not 0 <= steps <= ep.steps:
+            raise ValueError(f"steps: got {steps}; accepted: 0..{0 if ep is None else ep.steps}")
+        del ep.observations[steps + 1 :]
+        for lst in (ep.rewards, ep.terminations, ep.truncations):
+            del lst[steps:]
+        _truncate(ep.actions, steps)
+        _truncate(ep.infos, steps + 1)
 
     def _finish(self) -> None:
         ep, self._current = self._current, None
@@ -317,7 +337,11 @@ def replay_episode(dataset, episode_index: int, env: gym.Env | None = None) -> l
         observations = [obs]
         acts = episode.actions
         for k in range(len(episode)):
-            action = {"move": int(acts["move"][k]), "look": int(acts["look"][k]), "event": str(acts["event"][k])}
+            action = {
+                "move": int(acts["move"][k]),
+                "look": int(acts["look"][k]),
+                "event": str(acts["event"][k]),
+            }
             obs, *_ = env.step(action)
             observations.append(obs)
         return observations
