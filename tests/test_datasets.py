@@ -71,13 +71,15 @@ def test_dataset_replay_detects_a_changed_action():
 
 
 def test_tiny_world_dataset_with_start_image_arrays_replays_bit_exactly():
-    spec = env_spec_for("YumeWorld-v0", resolution=[32, 64], obs_mode="last_frame")
+    spec = env_spec_for("YumeWorld-v0", resolution=[32, 64], obs_mode="last_frame", steps=2)
     env = EpisodeRecorder(gym.make(spec))
     image = np.random.default_rng(1).integers(0, 256, (32, 64, 3), dtype=np.uint8)
-    _play(env, 3, 2, options={"image": image})
+    _play(env, 2, 2, options={"image": image})
     ds = write_dataset("yume/tiny-test-v0", env, spec)
-    assert ds.total_episodes == 3
-    for i in range(3):
+    assert ds.total_episodes == 2
+    meta = list(ds.storage.get_episode_metadata([0]))[0]
+    assert meta["options"]["image"].startswith("start_images/") and meta["seed"] == 100
+    for i in range(2):
         episode = ds[i]
         replayed = replay_episode(ds, i, env=gym.make(spec))
         np.testing.assert_array_equal(np.stack(replayed), episode.observations)
@@ -99,3 +101,25 @@ def test_missing_extra_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match=r"yume-env\[data\]"):
         require_minari()
+
+
+def test_eval_cli_writes_a_minari_dataset(tmp_path, capsys):
+    from yume_env.evaluation.cli import main
+
+    argv = ["--policy", "rule", "--task", "turn-left", "--task", "walk-forward", "--resolution", "32x48"]
+    argv += ["--out", str(tmp_path / "eval"), "--quiet", "--no-video", "--no-plots"]
+    assert main([*argv, "--minari", "yume/eval-test-v0"]) == 0
+    assert "wrote Minari dataset yume/eval-test-v0 (2 episodes" in capsys.readouterr().out
+    ds = minari.load_dataset("yume/eval-test-v0")
+    assert (
+        ds.spec.env_spec.id == "YumeProcedural-v0" and ds.storage.metadata["algorithm_name"] == "rule_based"
+    )
+    for i in range(2):
+        np.testing.assert_array_equal(np.stack(replay_episode(ds, i)), ds[i].observations)
+    looks = [set(ds[i].actions["look"].tolist()) for i in range(2)]
+    assert {2} in looks  # "turn left": the rule follower only pans left (look 2)
+    # the same id again, or a malformed one: usage errors before anything runs
+    assert main([*argv, "--minari", "yume/eval-test-v0"]) == 2
+    assert "--minari: yume/eval-test-v0 already exists" in capsys.readouterr().err
+    assert main([*argv, "--minari", "not an id!"]) == 2
+    assert "--minari: got 'not an id!'" in capsys.readouterr().err

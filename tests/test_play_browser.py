@@ -9,7 +9,6 @@ Set ``YUME_PLAY_SCREENSHOT=path.png`` to save a screenshot of the page (docs/pla
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np

@@ -5,6 +5,7 @@ See :mod:`yume_env.datasets.minari_io`. Needs the ``data`` extra: ``pip install 
 
 from yume_env.datasets.minari_io import (
     EpisodeRecorder,
+    check_new_dataset,
     env_spec_for,
     episode_start,
     replay_episode,
@@ -14,6 +15,7 @@ from yume_env.datasets.minari_io import (
 
 __all__ = [
     "EpisodeRecorder",
+    "check_new_dataset",
     "env_spec_for",
     "episode_start",
     "replay_episode",

@@ -66,6 +66,26 @@ def require_minari():
     return minari
 
 
+def check_new_dataset(dataset_id: str, name: str = "dataset_id") -> None:
+    """Refuse, before anything is played, a dataset id that is malformed or already taken
+    (``name``: the parameter to name in the message)."""
+    require_minari()
+    from minari.dataset.minari_dataset import parse_dataset_id
+    from minari.storage.datasets_root_dir import get_dataset_path
+
+    try:
+        parse_dataset_id(dataset_id)
+    except Exception as exc:
+        raise ValueError(
+            f"{name}: got {dataset_id!r}; accepted: a Minari id such as yume/play-v0 ({exc})"
+        ) from None
+    if get_dataset_path(dataset_id).exists():
+        raise ValueError(
+            f"{name}: {dataset_id} already exists in {get_dataset_path()}; accepted: a new id "
+            "(or set MINARI_DATASETS_PATH)"
+        )
+
+
 # ------------------------------------------------------------------------------------------ infos
 _TIMING_KEYS = ("text_ms", "denoise_ms", "decode_ms", "encode_ms", "render_ms")
 

@@ -71,29 +71,11 @@ def make_server(args):
     if config.world == "procedural" and args.decode != "block":
         raise ValueError("--decode: not used by world 'procedural'; leave it out")
     if args.dataset is not None:
-        check_new_dataset(args.dataset)
+        from yume_env.datasets import check_new_dataset
+
+        check_new_dataset(args.dataset, "--dataset")
     config.make_env().close()  # bad checkpoints, devices and resolutions fail now, not in a tab
     return PlayServer(config, Path(args.out), args.dataset)
-
-
-def check_new_dataset(dataset_id: str) -> None:
-    """Refuse, before anything is played, a dataset id that is malformed or already taken."""
-    from yume_env.datasets import require_minari
-
-    require_minari()
-    from minari.dataset.minari_dataset import parse_dataset_id
-    from minari.storage.datasets_root_dir import get_dataset_path
-
-    try:
-        parse_dataset_id(dataset_id)
-    except Exception as exc:
-        raise ValueError(
-            f"--dataset: got {dataset_id!r}; accepted: a Minari id such as yume/play-v0 ({exc})"
-        ) from None
-    if get_dataset_path(dataset_id).exists():
-        raise ValueError(
-            f"--dataset: {dataset_id} already exists in {get_dataset_path()}; accepted: a new id"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
