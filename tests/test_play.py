@@ -181,23 +181,61 @@ def test_procedural_play_session_over_the_socket(tmp_path):
     _run(config, tmp_path, body)
 
 
-def test_each_tab_has_its_own_world_and_the_model_is_shared(tmp_path):
+def _data_url(image: np.ndarray) -> str:
+    import base64
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_tabs_share_one_model_and_recordings_replay_with_yume_world_record(tmp_path, capsys):
+    """Two tabs, two worlds, one model; an uploaded start image; the recorded script replays."""
     config = WorldConfig(world="tiny", resolution=(32, 64), steps=1)
+    image = np.random.default_rng(0).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    got = {}
 
     async def body(client, server):
         a, ha = await _open(client)
         b, hb = await _open(client)
-        assert ha["world"] != hb["world"]
-        await a.send({"type": "reset", "seed": 1})
+        assert ha["world"] != hb["world"] and ha["accepts_image"]
+        start = await a.send({"type": "reset", "seed": 1, "image": _data_url(image)})
+        assert start["frames"] == 1 and np.abs(start["pixels"][0].astype(int) - image).max() <= 1
         await b.send({"type": "reset", "seed": 2})
-        sa = await a.send({"type": "step", "keys": ["w"]})
+        bad = await a.send({"type": "reset", "seed": 1, "image": "data:image/png;base64,AAAA"})
+        assert "not an image PIL can read" in bad["message"]
+        await a.send({"type": "record", "on": True})
+        sa = await a.send({"type": "step", "keys": ["w"], "event": "Fog rolls in."})
         sb = await b.send({"type": "step", "keys": ["w"]})
         assert sa["frames"] == sb["frames"] == 29
         assert not np.array_equal(sa["pixels"][-1], sb["pixels"][-1])
-        models = {id(s.env.unwrapped.model) for s in server.worlds.values()}
-        assert len(models) == 1
+        assert len({id(s.env.unwrapped.model) for s in server.worlds.values()}) == 1
+        got["saved"] = await a.send({"type": "record", "on": False})
+        got["frames"] = np.stack(sa["pixels"])
 
     _run(config, tmp_path, body)
+    script = open(got["saved"]["script"]).read()
+    replay = next(line for line in script.splitlines() if line.startswith("# replay: "))
+    assert "--seed 1" in replay and "--resolution 32x64" in replay and "--steps 1" in replay
+    start_png = replay.split("--image ")[1].split()[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(start_png)), image)
+
+    # the same frames from the env built as 'yume-world record' builds it
+    from yume_env.envs.yume_world import YumeWorldEnv
+
+    env = YumeWorldEnv(image=start_png, resolution=(32, 64), steps=1)
+    env.reset(seed=1)
+    (step,) = parse_script(script)
+    obs, *_ = env.step(step.as_action())
+    np.testing.assert_array_equal(obs, got["frames"])
+
+    # and 'yume-world record' itself runs the script
+    from yume_env.cli import main as cli_main
+
+    out = tmp_path / "replayed"
+    argv = ["record", "--image", start_png, "--seed", "1", "--script", got["saved"]["script"]]
+    assert cli_main([*argv, "--resolution", "32x64", "--steps", "1", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
 
 
 def test_play_writes_a_minari_dataset_of_the_kept_branch(tmp_path, monkeypatch):
