@@ -177,6 +177,9 @@ def test_procedural_play_session_over_the_socket(tmp_path):
         where = await tab2.reply()
         assert where["block_index"] == 3
         assert len(server.worlds) == 1
+        # an id the server does not hold (it was restarted): a new world
+        tab3, hello3 = await _open(client, "deadbeef")
+        assert hello3["type"] == "hello" and hello3["world"] != "deadbeef" and len(server.worlds) == 2
 
     _run(config, tmp_path, body)
 

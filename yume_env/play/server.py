@@ -1,10 +1,10 @@
 """The ``yume-world play`` server: an aiohttp app serving the page and one WebSocket per tab.
 
 - ``GET /`` the page (``static/index.html``, plain HTML + JS shipped with the package).
-- ``GET /ws?world=ID`` the tab's socket. Without ``world`` a new world is made and its id sent in
-  ``hello``; the page keeps it (``sessionStorage``) so a reload gets the same world back. A world
-  is played by one socket at a time: a second tab asking for a world in use is told so and closed,
-  and the world is not touched.
+- ``GET /ws?world=ID`` the tab's socket. Without ``world`` (or with an id this server does not
+  hold, e.g. after a restart) a new world is made and its id sent in ``hello``; the page keeps it
+  (``sessionStorage``) so a reload gets the same world back. A world is played by one socket at a
+  time: a second tab asking for a world in use is told so and closed, and the world is not touched.
 
 One model serves every tab: worlds are built through the shared model cache
 (:mod:`yume_env.envs.model_cache`), so the model is loaded once, and every reset, step, fork and
@@ -124,12 +124,9 @@ class PlayServer:
         return ws
 
     async def _claim(self, ws, world_id: str | None) -> PlaySession:
-        if world_id is not None:
-            if world_id not in self.worlds:
-                shown = world_id[:40]
-                raise PlayError(
-                    f"world: got {shown!r}, which this server does not know; reload without ?world= for a new one"
-                )
+        if (
+            world_id is not None and world_id in self.worlds
+        ):  # an unknown id (a restarted server): a new world
             if world_id in self.owners:
                 raise PlayError(
                     f"world {world_id} is already open in another tab; play it there, or open a new world here"
