@@ -177,6 +177,16 @@ def test_procedural_play_session_over_the_socket(tmp_path):
         where = await tab2.reply()
         assert where["block_index"] == 3
         assert len(server.worlds) == 1
+        # a message over the size limit: the socket is closed, the world kept; reconnecting gets it back
+        try:
+            await tab2.ws.send_str("x" * (17 * 2**20))
+            closing = await asyncio.wait_for(tab2.ws.receive(), 60)
+            assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING", "ERROR")
+        except ConnectionError:  # the server closed the socket while the message was still going out
+            pass
+        await tab2.ws.close()
+        tab2, _ = await _open(client, hello["world"])
+        assert (await tab2.reply())["block_index"] == 3
         # an id the server does not hold (it was restarted): a new world
         tab3, hello3 = await _open(client, "deadbeef")
         assert hello3["type"] == "hello" and hello3["world"] != "deadbeef" and len(server.worlds) == 2

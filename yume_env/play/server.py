@@ -37,7 +37,7 @@ from yume_env.play.protocol import (
     Step,
     parse_message,
 )
-from yume_env.play.session import PlayError, PlaySession, WorldConfig
+from yume_env.play.session import PlayError, PlaySession, WorldConfig, png_bytes
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_WORLDS = 32
@@ -108,7 +108,7 @@ class PlayServer:
                         "seed": session.seed,
                     }
                 )
-                await ws.send_bytes(await self.run(_png, snap.frame))
+                await ws.send_bytes(await self.run(png_bytes, snap.frame))
             async for msg in ws:
                 if msg.type == web.WSMsgType.TEXT:
                     await self._handle(ws, session, msg.data)
@@ -241,16 +241,6 @@ class PlayServer:
         )
         print(f"yume-world play: wrote Minari dataset {self.dataset_id} ({len(episodes)} episodes)")
         return self.dataset_id
-
-
-def _png(frame) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def serve_in_thread(server: PlayServer, host: str = "127.0.0.1", port: int = 0):

@@ -98,14 +98,7 @@ class Block:
         }
 
     def png_frames(self) -> list[bytes]:
-        from PIL import Image
-
-        out = []
-        for frame in self.frames:
-            buf = io.BytesIO()
-            Image.fromarray(frame).save(buf, format="PNG", compress_level=1)
-            out.append(buf.getvalue())
-        return out
+        return [png_bytes(frame) for frame in self.frames]
 
 
 @dataclass
@@ -242,7 +235,7 @@ class PlaySession:
 
     # ------------------------------------------------------------------------------- helpers
     def _block(self, obs, info, ms: float, reset: bool = False) -> Block:
-        frames = _frames_of(obs, info, self.env)
+        frames = _frames_of(obs)
         if reset and frames.shape[0] > 1 and (frames == frames[:1]).all():
             frames = frames[:1]  # an image reset repeats the start image: show it once
         timing = {"step_ms": ms}
@@ -321,6 +314,15 @@ class PlaySession:
         return "\n".join(lines) + "\n"
 
 
+def png_bytes(frame: np.ndarray) -> bytes:
+    """A frame as PNG (lossless: the page shows the world's pixels exactly; fast compression)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def _decode_image(data: bytes) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -335,7 +337,7 @@ def _decode_image(data: bytes) -> np.ndarray:
         ) from None
 
 
-def _frames_of(obs, info, env) -> np.ndarray:
+def _frames_of(obs) -> np.ndarray:
     arr = np.asarray(obs)
     if arr.ndim == 4 and arr.shape[-1] == 3 and arr.dtype == np.uint8:
         return arr

@@ -29,9 +29,12 @@ function connect() {
   ws = new WebSocket(url);
   ws.binaryType = "blob";
   ws.onopen = () => { $("conn").textContent = "connected"; $("conn").classList.add("on"); };
-  ws.onclose = () => {
-    state.ready = false;
+  ws.onclose = (ev) => {
+    state.ready = false; state.busy = false; pending = null;
     $("conn").textContent = "offline"; $("conn").classList.remove("on");
+    if (ev.code === 1009) showError("the server refused a message over 16 MiB (a start image that large?); the world is unchanged, reconnecting");
+    // the world lives on in the server: come back to it (not after a refusal such as a taken world)
+    if (!state.fatal) setTimeout(connect, 1000);
   };
   ws.onmessage = (ev) => (typeof ev.data === "string" ? onJson(JSON.parse(ev.data)) : onFrame(ev.data));
 }
@@ -55,6 +58,7 @@ function onJson(msg) {
       $("image-label").hidden = !msg.accepts_image;
       state.ready = true;
       if (state.blocks === 0) reset();
+      else frameQueue.length = 0;
       break;
     case "block":
       pending = { meta: msg, remaining: msg.frames };
@@ -80,7 +84,7 @@ function onJson(msg) {
     case "error":
       state.busy = false;
       showError(msg.message);
-      if (msg.fatal) { state.ready = false; sessionStorage.removeItem("yume-world"); }
+      if (msg.fatal) { state.ready = false; state.fatal = true; sessionStorage.removeItem("yume-world"); }
       break;
   }
 }
