@@ -293,3 +293,22 @@ def test_play_cli_usage_errors(capsys):
     assert main(["--port", "0"]) == 2
     assert main(["--help"]) == 0
     assert "127.0.0.1" in capsys.readouterr().out
+
+
+def test_recorded_script_flags_events_the_script_format_cannot_hold(tmp_path):
+    from yume_env.play.session import PlaySession
+
+    session = PlaySession("w1", WorldConfig(world="procedural", resolution=RES), tmp_path)
+    session.reset(3, None)
+    session.record(True)
+    session.step(0, 0, "It starts to rain.")
+    session.step(0, 0, "   ")  # clears the event: a script line cannot say so
+    session.step(1, 0, "Cars pass x2")  # would be read as a repeat count
+    saved = session.record(False)
+    text = open(saved["script"]).read()
+    assert "# block 2: its event '   ' cannot be written" in text
+    assert "# block 3: its event 'Cars pass x2' cannot be written" in text
+    assert "# block 1" not in text
+    with pytest.raises(Exception, match="not recording"):
+        session.record(False)
+    session.close()

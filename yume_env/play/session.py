@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from yume_env.actions import LOOKS, MOVES
 from yume_env.script import ScriptStep
 
 WORLDS = ("tiny", "procedural", "yume")
+_REPEAT_SUFFIX = re.compile(r"\s+x\d+\s*$")  # read as a repeat count by yume_env.script
 MAX_SNAPSHOTS = 64
 
 
@@ -310,6 +312,13 @@ class PlaySession:
             if cfg.decode != "block":
                 cmd.append(f"--decode {cfg.decode}")
             lines.append("# replay: " + " ".join(cmd))
+        for k, step in enumerate(self.log, start=1):
+            if step.event and (not step.event.strip() or _REPEAT_SUFFIX.search(step.event)):
+                # the script format cannot hold these: say so rather than replay something else quietly
+                lines.append(
+                    f"# block {k}: its event {step.event!r} cannot be written in this format "
+                    "(a clearing event of spaces, or text ending in ' xN'); a replay differs from here"
+                )
         lines += [step.describe() for step in self.log]
         return "\n".join(lines) + "\n"
 
