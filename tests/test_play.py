@@ -173,7 +173,7 @@ def test_procedural_play_session_over_the_socket(tmp_path):
         await tab.ws.close()
         # once the first tab has gone, a reload gets the same world back, where it was
         tab2, hello2 = await _open(client, hello["world"])
-        assert hello2["world"] == hello["world"]
+        assert hello2["world"] == hello["world"] and hello2["started"] and not hello["started"]
         where = await tab2.reply()
         assert where["block_index"] == 3
         assert len(server.worlds) == 1

@@ -155,6 +155,7 @@ class PlayServer:
             "resolution": [h, w],
             "keys": list(ACCEPTED_KEYS),
             "accepts_image": self.config.world != "procedural",
+            "started": session.seed is not None,
             "dataset": self.dataset_id,
             "out": str(self.out_dir),
         }

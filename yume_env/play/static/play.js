@@ -57,8 +57,8 @@ function onJson(msg) {
       $("world-label").textContent = `${msg.kind} world ${msg.world} · ${msg.resolution[0]}x${msg.resolution[1]} · ${msg.fps} fps` + (msg.dataset ? ` · dataset ${msg.dataset}` : "");
       $("image-label").hidden = !msg.accepts_image;
       state.ready = true;
-      if (state.blocks === 0) reset();
-      else frameQueue.length = 0;
+      frameQueue.length = 0;
+      if (!msg.started) reset(); // a new world (or the server was restarted): start it
       break;
     case "block":
       pending = { meta: msg, remaining: msg.frames };
