@@ -63,7 +63,7 @@ def test_dataset_replay_detects_a_changed_action():
     spec = env_spec_for("YumeProcedural-v0", resolution=(32, 48), frames_per_block=2)
     env = EpisodeRecorder(gym.make(spec))
     _play(env, 1, 3)
-    ds = write_dataset("yume/procedural-one-v0", env, spec)
+    ds = write_dataset("yume/procedural-one-v0", env)  # the spec of the env gym.make built
     replayed = replay_episode(ds, 0)
     other = gym.make(spec)
     obs, _ = other.reset(seed=101)  # a different seed: a different neighbourhood
@@ -123,3 +123,14 @@ def test_eval_cli_writes_a_minari_dataset(tmp_path, capsys):
     assert "--minari: yume/eval-test-v0 already exists" in capsys.readouterr().err
     assert main([*argv, "--minari", "not an id!"]) == 2
     assert "--minari: got 'not an id!'" in capsys.readouterr().err
+
+
+def test_write_dataset_needs_a_spec_and_episodes():
+    from yume_env.envs.procedural_env import YumeProceduralEnv
+
+    env = EpisodeRecorder(YumeProceduralEnv(resolution=(32, 48), frames_per_block=2))
+    with pytest.raises(ValueError, match="episodes: got none"):
+        write_dataset("yume/empty-v0", env, env_spec_for("YumeProcedural-v0"))
+    _play(env, 1, 1)
+    with pytest.raises(ValueError, match="env_spec: got None"):
+        write_dataset("yume/nospec-v0", env)

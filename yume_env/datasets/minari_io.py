@@ -264,7 +264,7 @@ def env_spec_for(env_id: str, **kwargs) -> gym.envs.registration.EnvSpec:
 def write_dataset(
     dataset_id: str,
     episodes: EpisodeRecorder | Sequence,
-    env_spec: gym.envs.registration.EnvSpec,
+    env_spec: gym.envs.registration.EnvSpec | None = None,
     *,
     observation_space: gym.Space | None = None,
     action_space: gym.Space | None = None,
@@ -276,13 +276,16 @@ def write_dataset(
     default ``~/.minari/datasets``) and return it (a ``minari.MinariDataset``).
 
     ``episodes`` is an :class:`EpisodeRecorder` (its finished episodes and start images) or a list
-    of its episodes. Spaces default to the recorder's env's. ``dataset_id`` follows Minari's
+    of its episodes. Spaces default to the recorder's env's; ``env_spec`` (the env id and its
+    constructor arguments, see :func:`env_spec_for`) to the recorder's env's spec when it was made
+    with ``gym.make``. ``dataset_id`` follows Minari's
     ``namespace/name-vN`` form and must not exist yet.
     """
     minari = require_minari()
     from minari.data_collector.episode_buffer import EpisodeBuffer
 
     if isinstance(episodes, EpisodeRecorder):
+        env_spec = env_spec or episodes.unwrapped.spec
         episodes.finish_episode()
         observation_space = observation_space or episodes.observation_space
         action_space = action_space or episodes.action_space
@@ -291,6 +294,10 @@ def write_dataset(
     episodes = list(episodes)
     if not episodes:
         raise ValueError("episodes: got none with at least one step; accepted: one or more played episodes")
+    if env_spec is None:
+        raise ValueError(
+            "env_spec: got None; accepted: the EnvSpec to replay with, e.g. env_spec_for('YumeWorld-v0', ...)"
+        )
     if observation_space is None or action_space is None:
         raise ValueError("observation_space/action_space: give both when episodes is a list")
     buffers = [
