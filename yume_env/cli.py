@@ -5,6 +5,7 @@
     yume-world conformance DIR              check this install against golden cases
     yume-world train ...                    train the tiny model on the procedural world
     yume-world eval ...                     instruction-following evaluation
+    yume-world play ...                     play a world in a web browser (fork, rewind, record)
 
 User errors (bad arguments, missing files, bad scripts) print one message and exit with status 2;
 failures while generating exit with status 1. ``--traceback`` shows the full Python traceback.
@@ -236,10 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "eval", help="instruction-following evaluation (see 'yume-world eval --help')", add_help=False
     )
+    sub.add_parser(
+        "play", help="play a world in a web browser (see 'yume-world play --help')", add_help=False
+    )
     return parser
 
 
-_DELEGATED = {"train": "yume_env.train.cli", "eval": "yume_env.evaluation.cli"}
+_DELEGATED = {"train": "yume_env.train.cli", "eval": "yume_env.evaluation.cli", "play": "yume_env.play.cli"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -148,7 +148,9 @@ class YumeProceduralEnv(gym.Env):
     - ``fov_deg``: horizontal field of view in degrees, 30..120 (default 80.0).
     - ``max_episode_steps``: truncate after this many steps (``None``: never).
     - ``reward_fn``: ``reward_fn(obs, action, info) -> float`` (default: reward 0).
-    - ``render_mode``: ``None`` or ``"rgb_array"`` (``render()`` returns the newest frame).
+    - ``render_mode``: ``None``, ``"rgb_array"`` (``render()`` returns the newest frame) or
+      ``"rgb_array_list"`` (``render()`` returns every frame since the last ``render``/``reset`` as a
+      list: the start frame, then each block's frames).
     - ``render_threads``: frames rendered in parallel (default: CPU cores, at most 4); the
       frames do not depend on it.
 
@@ -192,7 +194,7 @@ class YumeProceduralEnv(gym.Env):
     - v0: first release.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 16}
+    metadata = {"render_modes": ["rgb_array", "rgb_array_list"], "render_fps": 16}
 
     def __init__(
         self,
@@ -237,8 +239,11 @@ class YumeProceduralEnv(gym.Env):
             )
         self.reward_fn = reward_fn
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
+            raise ValueError(
+                f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array', 'rgb_array_list'"
+            )
         self.render_mode = render_mode
+        self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
         if render_threads is not None:
             render_threads = _number("render_threads", render_threads, 1, 64, integer=True)
 
@@ -287,6 +292,7 @@ class YumeProceduralEnv(gym.Env):
             "start_image": frame,
             "last_frame": frame,
         }
+        self._frame_list = [frame.copy()] if self.render_mode == "rgb_array_list" else []
         T = self.frames_per_block
         poses = np.repeat(pose[None], T, axis=0)
         info = self._info(
@@ -372,6 +378,8 @@ class YumeProceduralEnv(gym.Env):
             "frame_count": st["frame_count"] + T,
             "last_frame": frames[-1].copy(),
         }
+        if self.render_mode == "rgb_array_list":
+            self._frame_list.extend(f.copy() for f in frames)
         truncated = (
             self.max_episode_steps is not None and self._state["block_index"] >= self.max_episode_steps
         )
@@ -385,6 +393,9 @@ class YumeProceduralEnv(gym.Env):
             return None
         if self._state is None:
             raise gym.error.ResetNeeded("render() called before reset(): call env.reset(seed=...) first")
+        if self.render_mode == "rgb_array_list":
+            frames, self._frame_list = self._frame_list, []
+            return frames
         return self._state["last_frame"].copy()
 
     def close(self):

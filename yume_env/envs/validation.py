@@ -74,10 +74,13 @@ def parse_action(action) -> Action:
     return Action(move, look, event)
 
 
-def check_episode_args(render_mode, max_episode_steps, reward_fn) -> None:
-    """The constructor arguments every Yume environment shares."""
-    if render_mode is not None and render_mode != "rgb_array":
-        raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
+def check_episode_args(
+    render_mode, max_episode_steps, reward_fn, render_modes: tuple[str, ...] = ("rgb_array",)
+) -> None:
+    """The constructor arguments every Yume environment shares (``render_modes``: those it accepts)."""
+    if render_mode is not None and render_mode not in render_modes:
+        accepted = ", ".join(["None", *(repr(m) for m in render_modes)])
+        raise ValueError(f"render_mode: got {render_mode!r}; accepted: {accepted}")
     if max_episode_steps is not None and (
         isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
     ):

@@ -134,7 +134,10 @@ class YumeWorldEnv(gym.Env):
       stays float32); default the decoder's own (float32). With ``obs_mode="last_frame"`` only the
       newest frame is decoded where the decoder allows it (the TAEHV does; the causal VAE cannot).
     - ``speed``: caption speed fields: ``"auto"`` (official values), a ``SpeedFields`` or ``None``.
-    - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode`` (``"rgb_array"``).
+    - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode``: ``"rgb_array"`` (``render()``
+      returns the newest frame) or ``"rgb_array_list"`` (``render()`` returns every frame produced since
+      the last ``render``/``reset`` as a list: the start frame once after an image reset, then each
+      block's frames; in ``obs_mode="latent"`` the blocks are decoded for it, per block).
 
     ## Info
 
@@ -149,7 +152,7 @@ class YumeWorldEnv(gym.Env):
     - v0: first release (Yume-1.5 5B architecture, TSCM history, 1.5-style captions).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 16}
+    metadata = {"render_modes": ["rgb_array", "rgb_array_list"], "render_fps": 16}
 
     def __init__(
         self,
@@ -175,7 +178,7 @@ class YumeWorldEnv(gym.Env):
         decode_dtype: str | torch.dtype | None = None,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
-        check_episode_args(render_mode, max_episode_steps, reward_fn)
+        check_episode_args(render_mode, max_episode_steps, reward_fn, tuple(self.metadata["render_modes"]))
         guard_forked_process()  # async vector workers are forks: see yume_env.envs.fork_safety
         self.prompt = check_event(prompt, "prompt")
         if image is None and not prompt.strip():
@@ -196,7 +199,8 @@ class YumeWorldEnv(gym.Env):
             speed=speed,
             max_history=max_history,
             decoder=get_decoder(self._model, decoder, decoder_path, decode_dtype),
-            last_frame_only=self.obs_mode == "last_frame",
+            # every frame is decoded when render() must return them all
+            last_frame_only=self.obs_mode == "last_frame" and render_mode != "rgb_array_list",
         )
         if image is not None:  # fail at construction, not at reset, for a bad image
             from yume_env.world.images import load_image
@@ -207,6 +211,7 @@ class YumeWorldEnv(gym.Env):
         self._steps = 0
         self._ended = False
         self._last_frame: np.ndarray | None = None
+        self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
 
     # ------------------------------------------------------------------ Gymnasium API
     @property
@@ -240,7 +245,8 @@ class YumeWorldEnv(gym.Env):
             raise
         self._steps = 0
         self._ended = False
-        self._remember(out)
+        self._frame_list = []
+        self._remember(out, start=image is not None)
         info = {
             **out.info,
             "caption": out.caption,
@@ -279,14 +285,32 @@ class YumeWorldEnv(gym.Env):
                 "render() called without render_mode; pass render_mode='rgb_array' to YumeWorld-v0"
             )
             return None
+        if self.render_mode == "rgb_array_list":
+            frames, self._frame_list = self._frame_list, []
+            return frames
         return self._last_frame
 
-    def _remember(self, out) -> None:
+    def _remember(self, out, start: bool = False) -> None:
         frames = self.stream.worlds[0].last_frames
         if frames is None and out is not None:
             frames = out.frames
+        if self.obs_mode == "latent" and out is not None and not start and self.render_mode == "rgb_array_list":
+            frames = self._decode_for_render(out.latents)  # nothing decoded this block: decode it now
         # a copy: the observation handed to the caller must not alias what render() returns
         self._last_frame = None if frames is None else frames[-1].copy()
+        if self.render_mode == "rgb_array_list" and frames is not None:
+            # an image reset repeats the start image T times: one copy is the start frame
+            # after restore() (out is None) the restored moment is shown once, like a start frame
+            self._frame_list.extend(f.copy() for f in (frames[-1:] if start or out is None else frames))
+
+    def _decode_for_render(self, latents: torch.Tensor) -> np.ndarray:
+        """``obs_mode="latent"`` with ``render_mode="rgb_array_list"``: decode the block as ``decode="block"`` would."""
+        from yume_env.world.images import to_uint8
+
+        f = self.stream.model.block_frames
+        lat = latents[:, -f:] if latents.shape[1] >= f else latents
+        with torch.no_grad():
+            return to_uint8(self.stream.decoder.decode_block(lat[None]))[0]
 
     # ------------------------------------------------------------------ branching
     def snapshot(self):

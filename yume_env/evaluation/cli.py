@@ -9,7 +9,8 @@
 Writes into ``--out`` (default ``yume-eval/``): ``results.md`` (a comparison table, then each
 policy's per-instruction, per-tag and per-task tables), ``results.json`` (everything, block by
 block), ``if_by_instruction.png`` and ``if_by_task.png`` (plots), and ``<policy>_best.mp4`` /
-``<policy>_worst.mp4`` (the best and the worst episode). Exit status: 0 when done, 2 for usage
+``<policy>_worst.mp4`` (the best and the worst episode); with ``--minari ID``, every episode as a
+Minari dataset (see :mod:`yume_env.datasets`). Exit status: 0 when done, 2 for usage
 errors (bad arguments, missing files, unknown policies), 1 when running failed.
 """
 
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="do not draw the plots")
     p.add_argument("--fps", type=int, default=16, help="video frame rate (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--minari",
+        default=None,
+        metavar="ID",
+        help="also write every episode (frames, actions with event text, rewards, captions, timings, "
+        "seeds) as this Minari dataset, e.g. yume/eval-rule-v0 (needs the 'data' extra)",
+    )
     return p
 
 
@@ -199,6 +207,28 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
+def _write_minari(args, recorder, env_kwargs: dict, names: list[str]) -> None:
+    from yume_env.datasets import env_spec_for, write_dataset
+
+    if args.world == "procedural":
+        spec = env_spec_for("YumeProcedural-v0", **env_kwargs)
+    else:
+        model = "tiny" if args.world == "tiny" else "yume-1.5-5b"
+        spec = env_spec_for("YumeWorld-v0", model=model, **env_kwargs)
+    recorder.finish_episode()
+    if not recorder.episodes:
+        print(f"yume-world eval: no episode was played; dataset {args.minari} not written", file=sys.stderr)
+        return
+    ds = write_dataset(
+        args.minari,
+        recorder,
+        spec,
+        algorithm_name=",".join(names),
+        description=f"yume-world eval --policy {args.policy} --world {args.world}: instruction-following episodes",
+    )
+    print(f"wrote Minari dataset {args.minari} ({ds.total_episodes} episodes, {ds.total_steps} steps)")
+
+
 def run(args, argv: list[str]) -> int:
     if args.world not in WORLDS:
         raise UsageError(f"--world: got {args.world!r}; accepted: {', '.join(WORLDS)}")
@@ -220,10 +250,21 @@ def run(args, argv: list[str]) -> int:
     except (TaskError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise UsageError(str(exc)) from None
     env_kwargs = _env_kwargs(args)
+    if args.minari is not None:
+        from yume_env.datasets import check_new_dataset
+
+        try:
+            check_new_dataset(args.minari, "--minari")
+        except (ValueError, ImportError) as exc:
+            raise UsageError(str(exc)) from None
     try:
         env = make_env(args.world, **env_kwargs)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
+    if args.minari is not None:
+        from yume_env.datasets import EpisodeRecorder
+
+        env = EpisodeRecorder(env)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: list[BenchmarkResult] = []
@@ -248,6 +289,8 @@ def run(args, argv: list[str]) -> int:
         env.close()
     names = [policy_name(p) for p in policies]
     written: list[Path] = []
+    if args.minari is not None:
+        _write_minari(args, env, env_kwargs, names)
     header = (
         f"# Instruction following on the {args.world} world\n\n"
         f"Command: `yume-world eval {' '.join(argv)}`\n\n"
