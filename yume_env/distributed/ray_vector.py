@@ -69,6 +69,8 @@ class RayVectorEnv(VectorEnv):
 
     Per-world state lives on the workers: ``reward_fn`` runs there (each worker has its own copy of
     it) and its ``info["world"]`` is the world's global index only in the infos returned here.
+    Infos equal the in-process vector env's except ``batch_size`` (the worlds batched together on
+    that world's worker) and the timings (which compare equal anyway).
 
     Branching: :meth:`snapshot`, :meth:`restore` and :meth:`fork` work across workers (a snapshot
     taken on worker 0 restores on worker 1 through the object store). Failures: a dead worker
