@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def ray_session():
     actors (RLlib env runners) and a short-lived extra worker.
     """
     ray = pytest.importorskip("ray", reason='ray is not installed (pip install "yume-env[ray]")')
+    # Ray's memory monitor kills workers when the whole machine is above 95% memory, whoever uses
+    # it: on a shared test machine that kills these small workers for other processes' memory.
+    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
     if not ray.is_initialized():
         ray.init(
             address="local",

@@ -107,24 +107,27 @@ class WorkerPool:
                 f"Ray workers did not answer within timeout_s={self.timeout_s} s; they may be "
                 "overloaded or their machine unreachable"
             ) from None
-        except Exception as exc:
-            dead = self._find_dead(calls)
+        except Exception:
+            dead, why = self._find_dead(calls)
             if not dead:
                 raise
             self.dead.update(dead)
             held = [list(worlds_of(k)) if worlds_of is not None else [] for k in dead]
-            raise WorkerDiedError(dead, held, type(exc).__name__) from None
+            raise WorkerDiedError(dead, held, why) from None
 
-    def _find_dead(self, calls) -> list[int]:
-        dead = []
+    def _find_dead(self, calls) -> tuple[list[int], str]:
+        """The workers among ``calls`` that died, and Ray's reason for the first (e.g. its memory
+        monitor killed it: Ray counts every process on the machine against its threshold)."""
+        dead, why = [], ""
         for k, ref in calls:
             try:
                 ray.get(ref, timeout=self.timeout_s)
-            except RayActorError:
+            except RayActorError as exc:
                 dead.append(k)
+                why = why or f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             except Exception:  # the worker is alive; it raised (or is slow), that is not death
                 pass
-        return sorted(set(dead))
+        return sorted(set(dead)), why
 
     def check_alive(self, workers: Sequence[int], worlds_of) -> None:
         """Raise :class:`WorkerDiedError` at once if any of ``workers`` is known to be dead."""
