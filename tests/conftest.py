@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for every test that needs it (loopback only, no dashboard; Ray starts slowly).
+
+    4 logical CPUs on the 2 cores: the shared pool of 2 workers, plus room for the examples' own
+    actors (RLlib env runners) and a short-lived extra worker.
+    """
+    ray = pytest.importorskip("ray", reason='ray is not installed (pip install "yume-env[ray]")')
+    # Ray's memory monitor kills workers when the whole machine is above 95% memory, whoever uses
+    # it: on a shared test machine that kills these small workers for other processes' memory.
+    os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
+    if not ray.is_initialized():
+        ray.init(
+            address="local",
+            num_cpus=4,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+        )
+    yield ray
+    ray.shutdown()

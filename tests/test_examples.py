@@ -25,6 +25,8 @@ def test_every_example_has_a_smoke_test():
         "fork_futures",
         "multi_agent",
         "instruction_eval",
+        "rllib_ppo",
+        "sb3_ray",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -93,3 +95,18 @@ def test_instruction_eval(tmp_path):
     assert (tmp_path / "comparison.md").is_file() and (tmp_path / "rule_based" / "results.md").is_file()
     assert list((tmp_path / "rule_based").glob("best_*.mp4"))
     assert results["rule_based"].if_score >= results["random"].if_score
+
+
+@pytest.mark.ray
+def test_rllib_ppo(ray_session):
+    pytest.importorskip("ray.rllib", reason='RLlib is not installed (pip install "yume-env[rllib]")')
+    out = example("rllib_ppo")(["--tiny"])
+    assert out["env_steps"] == 2 * 8  # two iterations of 8 blocks, sampled by one env runner
+    assert len(out["returns"]) == 2 and all(0 <= r <= 4 for r in out["returns"])  # 4 blocks of 0..1
+
+
+@pytest.mark.ray
+def test_sb3_ray(ray_session, tmp_path):
+    out = example("sb3_ray")(["--tiny", "--out", str(tmp_path)])
+    assert out["timesteps"] == 8 and out["path"].is_file()
+    assert len(out["returns"]) == 4 and all(0 <= r <= 2 for r in out["returns"])  # 2 worlds x 2 episodes

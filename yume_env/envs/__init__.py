@@ -22,7 +22,7 @@ def register_envs() -> None:
         gym.register(
             id="YumeWorld-v0",
             entry_point="yume_env.envs.yume_world:YumeWorldEnv",
-            vector_entry_point="yume_env.envs.vector:YumeWorldVectorEnv",
+            vector_entry_point="yume_env.envs.vector_entry:make_yume_world_vector",
         )
     if "YumeProcedural-v0" not in gym.registry:
         gym.register(

@@ -7,6 +7,7 @@ produces the frames a single ``YumeWorld-v0`` produces with the same seed and ac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
@@ -35,7 +36,7 @@ from yume_env.envs.yume_world import (
 )
 from yume_env.world.captions import SpeedFields
 from yume_env.world.images import load_image
-from yume_env.world.stream import WorldStream
+from yume_env.world.stream import WorldSnapshot, WorldStream
 
 _MODES = {m.value: m for m in AutoresetMode}
 
@@ -47,6 +48,22 @@ def _per_world(value, n: int, name: str) -> list:
             raise ValueError(f"{name}: got {len(value)} entries; accepted: one value, or one per world ({n})")
         return list(value)
     return [value] * n
+
+
+@dataclass(frozen=True)
+class VectorWorldSnapshot:
+    """One world of a :class:`YumeWorldVectorEnv` at one moment: the world itself and its episode
+    (steps taken, whether it ended, the RNG that seeds its next autoreset, its last observation).
+
+    Restoring it into any vector env built with the same arguments continues the world exactly.
+    It pickles, so it can travel between processes and machines.
+    """
+
+    world: WorldSnapshot
+    steps: int
+    ended: bool
+    rng_state: dict
+    observation: np.ndarray
 
 
 class YumeWorldVectorEnv(VectorEnv):
@@ -322,6 +339,45 @@ class YumeWorldVectorEnv(VectorEnv):
             return None
         frames = [w.last_frames[-1].copy() if w.last_frames is not None else None for w in self.stream.worlds]
         return tuple(frames)
+
+    # ------------------------------------------------------------------ branching
+    def snapshot_world(self, index: int) -> VectorWorldSnapshot:
+        """World ``index`` and its episode, for :meth:`restore_world` (here or in another vector env
+        with the same arguments, e.g. on another Ray worker)."""
+        i = self.stream._index(index)
+        if self._last_obs[i] is None:
+            raise gym.error.ResetNeeded(f"world {i}: snapshot before reset; call reset() first")
+        return VectorWorldSnapshot(
+            world=self.stream.snapshot(i),
+            steps=int(self._steps[i]),
+            ended=bool(self._ended[i]),
+            rng_state=self._rngs[i].bit_generator.state,
+            observation=np.array(self._last_obs[i], copy=True),
+        )
+
+    def restore_world(self, index: int, snapshot: VectorWorldSnapshot) -> None:
+        """Put world ``index`` back to ``snapshot``: the same actions then give the same frames,
+        rewards, truncations and autoresets. The snapshot stays reusable."""
+        i = self.stream._index(index)
+        if not isinstance(snapshot, VectorWorldSnapshot):
+            raise TypeError(f"snapshot: got {type(snapshot).__name__}; accepted: VectorWorldSnapshot")
+        expected = self.single_observation_space.shape
+        if snapshot.observation.shape != expected:
+            raise ValueError(
+                f"snapshot: observation shape {snapshot.observation.shape}; accepted: {expected} "
+                "(a snapshot from a vector env with the same resolution and obs_mode)"
+            )
+        self.stream.restore(i, snapshot.world)
+        rng = np.random.default_rng()
+        rng.bit_generator.state = snapshot.rng_state
+        self._rngs[i] = rng
+        self._steps[i] = snapshot.steps
+        self._ended[i] = snapshot.ended
+        self._last_obs[i] = np.array(snapshot.observation, copy=True)
+
+    def fork_world(self, source: int, target: int) -> None:
+        """Make world ``target`` an exact copy of world ``source`` (world and episode)."""
+        self.restore_world(target, self.snapshot_world(source))
 
     def close_extras(self, **kwargs):
         self.stream.worlds = [type(w)() for w in self.stream.worlds]

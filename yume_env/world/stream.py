@@ -275,6 +275,11 @@ class WorldStream:
         t = self.model.preset.vae.temporal_stride
         return {"block": 1 + t * (f - 1), "stream": t * f, "none": 0}[self.decode_mode]
 
+    def last_frames(self, index: int) -> np.ndarray | None:
+        """The newest block's ``[T, H, W, 3]`` uint8 frames of world ``index`` (``None`` before any
+        decoded block, or with ``decode="none"`` after a text reset). The world's own array: copy before writing."""
+        return self.worlds[self._index(index)].last_frames
+
     def is_reset(self, index: int) -> bool:
         return self.worlds[self._index(index)].generator is not None
 

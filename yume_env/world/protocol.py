@@ -1,0 +1,74 @@
+"""``BatchedWorlds``: the one protocol every world backend implements.
+
+A backend holds ``num_worlds`` worlds that are reset one at a time and stepped together, one block
+per step, and whose full state can be copied out and put back. Environments are built on this
+protocol, never on a backend's internals, so a world can live in this process
+(:class:`~yume_env.world.stream.WorldStream`), behind a ground-truth renderer, or on another machine
+(:class:`yume_env.distributed.RayWorlds`) without the env noticing.
+
+| member | meaning |
+|---|---|
+| ``num_worlds`` | how many worlds the backend holds (indices ``0..num_worlds-1``) |
+| ``resolution`` | ``(height, width)`` of the frames, in pixels |
+| ``frames_per_block`` | frames one step returns per world (0 when nothing is decoded) |
+| ``reset(i, image=None, prompt="", seed=None)`` | start world ``i``; returns its :class:`BlockOutput` |
+| ``step(actions)`` | one :class:`Action` or ``None`` per world; steps the non-``None`` ones as one batch and returns one :class:`BlockOutput` (or ``None``) per world. If it raises, no world changed |
+| ``snapshot(i)`` | an opaque copy of world ``i``'s full state (history, event, RNG, counters) |
+| ``restore(i, snapshot)`` | world ``i`` becomes the snapshot; the snapshot stays reusable |
+| ``fork(source, target)`` | ``restore(target, snapshot(source))`` without handing the state to the caller |
+| ``last_frames(i)`` | the newest block's ``[T, H, W, 3]`` uint8 frames (``None`` if none were decoded) |
+
+Rules every backend keeps: world ``i``'s frames depend only on its own seed, start and actions (not
+on which other worlds share a batch, nor on where the world runs); ``restore`` of a snapshot followed
+by the same actions gives the same frames; bad input raises before any world changes.
+
+How the backends map onto it:
+
+- :class:`~yume_env.world.stream.WorldStream` implements it as is (it is the reference
+  implementation: the B worlds of one model on one device).
+- :class:`yume_env.distributed.RayWorlds` shards the worlds over Ray actors, each holding a
+  ``WorldStream`` on its own device; its snapshots are Ray object references, so a snapshot taken
+  on one actor restores on another without passing through the caller. Arrays it returns may be
+  read-only views into Ray's object store.
+- The procedural world (``YumeProcedural-v0``, :mod:`yume_env.envs.procedural_env`) is a
+  ground-truth renderer, not a generator: :class:`yume_env.envs.procedural_worlds.ProceduralWorlds`
+  adapts N of them to this protocol (``image`` is refused, ``prompt`` becomes the starting event,
+  ``latents`` is ``None``, ``info`` carries the camera ground truth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from yume_env.world.stream import Action, BlockOutput
+
+__all__ = ["Action", "BatchedWorlds", "BlockOutput"]
+
+
+@runtime_checkable
+class BatchedWorlds(Protocol):
+    """B worlds reset one at a time, stepped together, with snapshot/restore/fork (see the module doc)."""
+
+    @property
+    def num_worlds(self) -> int: ...
+
+    @property
+    def resolution(self) -> tuple[int, int]: ...
+
+    @property
+    def frames_per_block(self) -> int: ...
+
+    def reset(self, index: int, image=None, prompt: str = "", seed: int | None = None) -> BlockOutput: ...
+
+    def step(self, actions: Sequence[Action | None]) -> list[BlockOutput | None]: ...
+
+    def snapshot(self, index: int) -> Any: ...
+
+    def restore(self, index: int, snapshot: Any) -> None: ...
+
+    def fork(self, source: int, target: int) -> None: ...
+
+    def last_frames(self, index: int) -> np.ndarray | None: ...
