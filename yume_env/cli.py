@@ -41,6 +41,12 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     p.add_argument("--out", default=None, help="output folder")
     p.add_argument("--fps", type=int, default=None, help="video frame rate (default: the model's, 16)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: min(cores, 4), one left free)",
+    )
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
@@ -70,6 +76,7 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
             resolution=_resolution(args.resolution),
             steps=args.steps,
             decode=args.decode,
+            threads=args.threads,
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None

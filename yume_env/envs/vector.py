@@ -26,6 +26,7 @@ from yume_env.envs.yume_world import (
     observation_from,
     observation_space_for,
 )
+from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.images import load_image
 from yume_env.world.stream import WorldStream
@@ -80,6 +81,7 @@ class YumeWorldVectorEnv(VectorEnv):
         max_history: int | None = None,
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
+        threads: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -103,7 +105,9 @@ class YumeWorldVectorEnv(VectorEnv):
             DEFAULT_IMAGE if img is None and not p.strip() else img
             for img, p in zip(_per_world(image, num_envs, "image"), self.prompts)
         ]
+        check_threads(threads)  # before loading: a bad value fails fast
         self.model = get_model(model, checkpoint, device, dtype)
+        self.threads = set_threads(threads)
         self.stream = WorldStream(
             self.model,
             num_worlds=num_envs,

@@ -13,6 +13,7 @@ from gymnasium import spaces
 from yume_env.envs.model_cache import get_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import check_episode_args, check_event, parse_action
+from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -121,6 +122,9 @@ class YumeWorldEnv(gym.Env):
       32 frames). ``fit``: ``"stretch"`` (official) or ``"crop"`` for the start image.
     - ``speed``: caption speed fields: ``"auto"`` (official values), a ``SpeedFields`` or ``None``.
     - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode`` (``"rgb_array"``).
+    - ``threads``: CPU threads for torch (default ``None``: ``min(usable cores, 4)``, one core left
+      free on 2-4 core machines; see :mod:`yume_env.model.threads`). torch's setting is
+      process-global: the value of the environment created last applies to every model in the process.
 
     ## Info
 
@@ -156,6 +160,7 @@ class YumeWorldEnv(gym.Env):
         max_history: int | None = None,
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
+        threads: int | None = None,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn)
@@ -166,7 +171,9 @@ class YumeWorldEnv(gym.Env):
         self.render_mode = render_mode
         self.reward_fn = reward_fn
         self._max_episode_steps = max_episode_steps
+        check_threads(threads)  # before loading: a bad value fails fast
         self._model = get_model(model, checkpoint, device, dtype)
+        self.threads = set_threads(threads)
         self.stream = WorldStream(
             self._model,
             num_worlds=1,
