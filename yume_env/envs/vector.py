@@ -82,6 +82,8 @@ class YumeWorldVectorEnv(VectorEnv):
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
         threads: int | None = None,
+        compile: bool = False,
+        reuse_history_kv: bool = False,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -108,6 +110,10 @@ class YumeWorldVectorEnv(VectorEnv):
         check_threads(threads)  # before loading: a bad value fails fast
         self.model = get_model(model, checkpoint, device, dtype)
         self.threads = set_threads(threads)
+        if compile is not False and compile is not True:
+            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
+        if compile and not self.model.dit.compiled:
+            self.model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
         self.stream = WorldStream(
             self.model,
             num_worlds=num_envs,
@@ -118,6 +124,7 @@ class YumeWorldVectorEnv(VectorEnv):
             fit=fit,
             speed=speed,
             max_history=max_history,
+            reuse_history_kv=reuse_history_kv,
         )
         for img in self.images:
             if img is not None:

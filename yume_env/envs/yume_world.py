@@ -125,11 +125,18 @@ class YumeWorldEnv(gym.Env):
     - ``threads``: CPU threads for torch (default ``None``: ``min(usable cores, 4)``, one core left
       free on 2-4 core machines; see :mod:`yume_env.model.threads`). torch's setting is
       process-global: the value of the environment created last applies to every model in the process.
+    - ``compile``: ``torch.compile`` the DiT blocks (default off; worth it on a GPU, the first blocks
+      are slow while it compiles). It applies to the model, which environments share.
+    - ``reuse_history_kv``: approximate long-episode path, off by default (exact): each block computes
+      the history keys/values once at its first denoising step and reuses them (see
+      ``docs/performance.md`` for its speed and its PSNR against the exact path).
 
     ## Info
 
     ``caption``, ``event``, ``block_index``, ``history_latents`` (history length the block was
-    conditioned on), ``history_dropped``, ``frames``, ``device``, ``seed`` (reset), and ``timing``: a
+    conditioned on), ``history_dropped``, ``frames``, ``device``, ``attention_backend`` (the
+    self-attention kernel that ran: ``flash-attn``, ``sdpa-flash``, ``sdpa-cudnn``, ``sdpa-efficient``
+    or ``sdpa-math``), ``seed`` (reset), and ``timing``: a
     :class:`~yume_env.world.stream.BlockTiming` with ``text_ms``, ``denoise_ms``, ``decode_ms``
     (``encode_ms`` at reset). Timings compare equal whatever their values, so identical steps have
     equal infos.
@@ -161,6 +168,8 @@ class YumeWorldEnv(gym.Env):
         reward_fn: RewardFn | None = None,
         render_mode: str | None = None,
         threads: int | None = None,
+        compile: bool = False,
+        reuse_history_kv: bool = False,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn)
@@ -174,6 +183,10 @@ class YumeWorldEnv(gym.Env):
         check_threads(threads)  # before loading: a bad value fails fast
         self._model = get_model(model, checkpoint, device, dtype)
         self.threads = set_threads(threads)
+        if compile is not False and compile is not True:
+            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
+        if compile and not self._model.dit.compiled:
+            self._model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
         self.stream = WorldStream(
             self._model,
             num_worlds=1,
@@ -184,6 +197,7 @@ class YumeWorldEnv(gym.Env):
             fit=fit,
             speed=speed,
             max_history=max_history,
+            reuse_history_kv=reuse_history_kv,
         )
         if image is not None:  # fail at construction, not at reset, for a bad image
             from yume_env.world.images import load_image

@@ -481,6 +481,7 @@ class YumeDiT(nn.Module):
         context: Sequence[torch.Tensor],
         latent_hw: tuple[int, int],
         history_t: torch.Tensor | float = 0.0,
+        reuse_history_kv: bool | None = None,
     ) -> PreparedBatch:
         """Embed what stays fixed while a block is denoised, for B worlds.
 
@@ -490,6 +491,8 @@ class YumeDiT(nn.Module):
             context: per world the text encoder output ``[L_i, text_dim]`` with ``L_i <= text_len``.
             latent_hw: the latent grid ``(h, w)`` of the block.
             history_t: timestep of the history tokens (the official sampler uses 0).
+            reuse_history_kv: the approximate long-episode path for this block (default: the
+                model's :attr:`reuse_history_kv`, off).
         """
         cfg = self.config
         if len(history) != len(context):
@@ -583,7 +586,7 @@ class YumeDiT(nn.Module):
             plan=plan,
             attention_kernel=kernel,
             history_t_value=ht_value,
-            reuse_history_kv=self.reuse_history_kv,
+            reuse_history_kv=self.reuse_history_kv if reuse_history_kv is None else bool(reuse_history_kv),
         )
 
     def _embed_context(self, context: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -134,6 +134,9 @@ class WorldStream:
         speed: caption speed fields: ``"auto"`` (official values), a :class:`SpeedFields`, or ``None``.
         max_history: history latents kept per world (default 1016).
         check_finite: raise :class:`NonFiniteOutputError` instead of returning NaN/Inf frames.
+        reuse_history_kv: approximate long-episode path: history keys/values computed at a block's
+            first denoising step and reused by the others (faster on long histories; not the official
+            numbers; measured in docs/performance.md). Default off (exact).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class WorldStream:
         speed: SpeedFields | str | None = "auto",
         max_history: int | None = None,
         check_finite: bool = True,
+        reuse_history_kv: bool = False,
     ):
         if isinstance(num_worlds, bool) or not isinstance(num_worlds, int) or num_worlds < 1:
             raise ValueError(f"num_worlds: got {num_worlds!r}; accepted: an integer >= 1")
@@ -173,6 +177,9 @@ class WorldStream:
             raise ValueError(f"max_history: got {max_history!r}; accepted: an integer in 3..{limit}")
         self.max_history = max_history
         self.check_finite = check_finite
+        if not isinstance(reuse_history_kv, bool):
+            raise ValueError(f"reuse_history_kv: got {reuse_history_kv!r}; accepted: True or False")
+        self.reuse_history_kv = reuse_history_kv
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
     # ------------------------------------------------------------------ properties
@@ -314,7 +321,9 @@ class WorldStream:
         noise = torch.stack([torch.randn(c, f, h, w, generator=st.generator) for _, st, _ in jobs])
         try:
             # 3. denoise all worlds in one batch
-            latents = model.sample_block(histories, contexts, noise, self.sampler)
+            latents = model.sample_block(
+                histories, contexts, noise, self.sampler, reuse_history_kv=self.reuse_history_kv
+            )
             _sync(dev)
             t2 = time.perf_counter()
             bad = [jobs[k][0] for k in range(len(jobs)) if not torch.isfinite(latents[k]).all()]
@@ -374,6 +383,7 @@ class WorldStream:
                 "timing": BlockTiming((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                 "batch_size": len(jobs),
                 "device": str(dev),
+                "attention_backend": getattr(model.dit, "last_attention_backend", None),
             }
             outs.append((BlockOutput(frames_np[k], block, captions[k], info), new))
         return outs
