@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="benchmarks/results/threads_tiny_cpu.json")
     args = p.parse_args(argv)
     rows = []
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     for busy in (False, True):
         for mode in args.modes.split(","):
             row = run(mode, args.steps, busy)
@@ -92,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"median {row['median_step_ms']:.0f} ms, max {row['max_step_ms']:.0f} ms",
                 flush=True,
             )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=1))
+            # written after every row: a long run that is stopped keeps what it measured
+            out.write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=1))
     print(f"wrote {out}")
     return 0
 
