@@ -124,6 +124,7 @@ def run_config(model, sampler, hist_len: int, batch: int, args, latent_hw, devic
     ]
     tokens = history_token_count(hist_len, h, w) + f * (h // 2) * (w // 2)
     rows = []
+    warmup_ms = []
     cache = model.text
     for k in range(args.warmup + args.blocks):
         captions = [render_caption(k % 9, (k // 3) % 9, EVENTS[(k + i) % len(EVENTS)]) for i in range(batch)]
@@ -147,7 +148,8 @@ def run_config(model, sampler, hist_len: int, batch: int, args, latent_hw, devic
                 latents.cpu()
             d2h_ms = d2h_clock.ms
         block_ms = (time.perf_counter() - t_block) * 1e3
-        if k < args.warmup:
+        if k < args.warmup:  # warm-up (and compilation) time, reported apart
+            warmup_ms.append(block_ms)
             continue
         info = getattr(model.dit, "last_attention_backend", None)
         rows.append(
@@ -182,6 +184,7 @@ def run_config(model, sampler, hist_len: int, batch: int, args, latent_hw, devic
         "frames_fps_per_world": frames / block_s if frames else None,
         "frames_fps_aggregate": batch * frames / block_s if frames else None,
         "attention_backend": rows[-1]["attention_backend"],
+        "warmup_block_ms": warmup_ms,
     }
     return {"summary": summary, "blocks": rows}
 
