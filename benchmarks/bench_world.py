@@ -103,7 +103,7 @@ def configuration(model, args, device: torch.device) -> dict:
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "attention_option": getattr(dit, "attention_backend", None),
         "compile": bool(getattr(dit, "compiled", False)),
-        "long_episode": getattr(dit, "history_kv_reuse", None),
+        "long_episode": getattr(dit, "reuse_history_kv", None),
         "decoder": f"{args.decode} (WanVAE)" if args.decode != "none" else "none",
         "steps": args.steps,
     }
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile:
         model.dit.compile_blocks()
     if args.long_episode:
-        model.dit.history_kv_reuse = True
+        model.dit.reuse_history_kv = True
     load_s = time.perf_counter() - t0
     resolution = model.preset.check_resolution(parse_resolution(args.resolution))
     latent_hw = model.latent_hw(resolution)
