@@ -397,7 +397,7 @@ class YumeDiT(nn.Module):
         #: Self-attention kernel of the latest prepared batch (``flash-attn``, ``sdpa-flash``, ...).
         self.last_attention_backend: str | None = None
         #: Captions whose text embedding and per-layer cross-attention keys/values are kept.
-        self.context_cache_size = 8
+        self.context_cache_size = 4
         self._context_cache: OrderedDict = OrderedDict()
         self.compiled = False
 
