@@ -206,7 +206,7 @@ class SelfAttention(nn.Module):
                 self._fused = (stamp, torch.cat(params[:3]), torch.cat(params[3:]))
         return self._fused[1], self._fused[2]
 
-    def _project(self, x, qkv, rows: str):
+    def _project(self, x, qkv, rows: int | str):
         """q (of the last ``rows`` or all), k, v as ``[B, L, dim]``; ``qkv`` is a fused pair or None."""
         dim = self.q.out_features
         if qkv is None:
@@ -399,6 +399,7 @@ class YumeDiT(nn.Module):
         #: Captions whose text embedding and per-layer cross-attention keys/values are kept.
         self.context_cache_size = 4
         self._context_cache: OrderedDict = OrderedDict()
+        self._kernel_names: dict = {}  # (batch, tokens, dtype, device, unpadded, backend) -> kernel
         self.compiled = False
 
     @property
@@ -566,8 +567,15 @@ class YumeDiT(nn.Module):
 
         # the kernel that will run, read once from the dispatcher on tensors of the real shapes
         lq = lh + block_tokens
-        probe = torch.empty(b, lq, cfg.num_heads, cfg.head_dim, device=device, dtype=self.dtype)
-        kernel = kernel_name(probe, probe, probe, plan.key_mask, plan.backend)
+        probe_key = (b, lq, self.dtype, str(device), plan.key_mask is None, plan.backend)
+        kernel = self._kernel_names.get(probe_key)
+        if kernel is None:
+            if len(self._kernel_names) > 256:
+                self._kernel_names.clear()
+            probe = torch.empty(b, lq, cfg.num_heads, cfg.head_dim, device=device, dtype=self.dtype)
+            kernel = self._kernel_names[probe_key] = kernel_name(
+                probe, probe, probe, plan.key_mask, plan.backend
+            )
         self.last_attention_backend = kernel
 
         scalar_t = not isinstance(history_t, torch.Tensor) or history_t.numel() == 1
