@@ -82,8 +82,9 @@ def set_threads(threads: int | None = None) -> int:
     """Apply ``threads`` to torch (process-global) and return the count now in use.
 
     ``None`` applies :func:`default_threads` unless the count was set before: by an earlier call with
-    an explicit value, by the caller through ``torch.set_num_threads``, or by ``OMP_NUM_THREADS`` /
-    ``MKL_NUM_THREADS``; those are left as they are. An explicit value always applies, and warns when
+    an explicit value, by the caller through ``torch.set_num_threads`` (seen only when the value
+    differs from torch's own default), or by ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``; those are left
+    as they are. An explicit value always applies, and warns when
     it replaces a different explicit value (every model in the process now uses the new one).
     """
     global _explicit
