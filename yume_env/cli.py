@@ -59,6 +59,12 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fps", type=_count(1), default=None, help="video frame rate, >= 1 (default: the model's, 16)"
     )
+    p.add_argument(
+        "--threads",
+        type=_count(1),
+        default=None,
+        help="CPU threads for torch (default: min(cores, 4), one left free)",
+    )
 
 
 def _resolution(text: str | None) -> tuple[int, int] | None:
@@ -88,6 +94,7 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
             resolution=_resolution(args.resolution),
             steps=args.steps,
             decode=args.decode,
+            threads=args.threads,
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None

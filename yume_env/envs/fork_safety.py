@@ -31,7 +31,12 @@ def in_forked_process() -> bool:
     return _forked
 
 
-def guard_forked_process() -> None:
-    """Call before the first tensor operation of an environment: one torch thread in a forked process."""
+def guard_forked_process() -> bool:
+    """Call before the first tensor operation of an environment: one torch thread in a forked process.
+
+    Runs after any ``threads`` setting, so that a forked worker never gets more than one thread.
+    Returns whether this process is a fork.
+    """
     if _forked and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+    return _forked

@@ -34,6 +34,7 @@ from yume_env.envs.yume_world import (
     observation_from,
     observation_space_for,
 )
+from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.images import load_image
 from yume_env.world.stream import WorldSnapshot, WorldStream
@@ -107,11 +108,13 @@ class YumeWorldVectorEnv(VectorEnv):
         decoder: str = "vae",
         decoder_path: str | Path | None = None,
         decode_dtype: str | torch.dtype | None = None,
+        threads: int | None = None,
+        compile: bool = False,
+        reuse_history_kv: bool = False,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
-        guard_forked_process()  # async vector workers are forks: see yume_env.envs.fork_safety
         if isinstance(autoreset_mode, str):
             if autoreset_mode not in _MODES:
                 raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(_MODES)}")
@@ -131,7 +134,16 @@ class YumeWorldVectorEnv(VectorEnv):
             DEFAULT_IMAGE if img is None and not p.strip() else img
             for img, p in zip(_per_world(image, num_envs, "image"), self.prompts)
         ]
+        check_threads(threads)  # before loading: a bad value fails fast
+        guard_forked_process()  # before any tensor work, and again after set_threads below
         self.model = get_model(model, checkpoint, device, dtype)
+        self.threads = set_threads(threads)
+        if guard_forked_process():  # async vector workers are forks: see yume_env.envs.fork_safety
+            self.threads = 1
+        if compile is not False and compile is not True:
+            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
+        if compile and not self.model.dit.compiled:
+            self.model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
         self.stream = WorldStream(
             self.model,
             num_worlds=num_envs,
@@ -144,6 +156,7 @@ class YumeWorldVectorEnv(VectorEnv):
             max_history=max_history,
             decoder=get_decoder(self.model, decoder, decoder_path, decode_dtype),
             last_frame_only=self.obs_mode == "last_frame",
+            reuse_history_kv=reuse_history_kv,
         )
         for img in self.images:
             if img is not None:

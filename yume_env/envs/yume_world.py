@@ -20,6 +20,7 @@ from yume_env.envs.validation import (
     check_options,
     parse_action,
 )
+from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -138,11 +139,21 @@ class YumeWorldEnv(gym.Env):
       returns the newest frame) or ``"rgb_array_list"`` (``render()`` returns every frame produced since
       the last ``render``/``reset`` as a list: the start frame once after an image reset, then each
       block's frames; in ``obs_mode="latent"`` the blocks are decoded for it, per block).
+    - ``threads``: CPU threads for torch (default ``None``: ``min(usable cores, 4)``, one core left
+      free on 2-4 core machines; see :mod:`yume_env.model.threads`). torch's setting is
+      process-global: the value of the environment created last applies to every model in the process.
+    - ``compile``: ``torch.compile`` the DiT blocks (default off; worth it on a GPU, the first blocks
+      are slow while it compiles). It applies to the model, which environments share.
+    - ``reuse_history_kv``: approximate long-episode path, off by default (exact): each block computes
+      the history keys/values once at its first denoising step and reuses them (see
+      ``docs/performance.md`` for its speed and its PSNR against the exact path).
 
     ## Info
 
     ``caption``, ``event``, ``block_index``, ``history_latents`` (history length the block was
-    conditioned on), ``history_dropped``, ``frames``, ``device``, ``seed`` (reset), and ``timing``: a
+    conditioned on), ``history_dropped``, ``frames``, ``device``, ``attention_backend`` (the
+    self-attention kernel that ran: ``flash-attn``, ``sdpa-flash``, ``sdpa-cudnn``, ``sdpa-efficient``
+    or ``sdpa-math``), ``seed`` (reset), and ``timing``: a
     :class:`~yume_env.world.stream.BlockTiming` with ``text_ms``, ``denoise_ms``, ``decode_ms``
     (``encode_ms`` at reset). Timings compare equal whatever their values, so identical steps have
     equal infos.
@@ -176,10 +187,12 @@ class YumeWorldEnv(gym.Env):
         decoder: str = "vae",
         decoder_path: str | Path | None = None,
         decode_dtype: str | torch.dtype | None = None,
+        threads: int | None = None,
+        compile: bool = False,
+        reuse_history_kv: bool = False,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn, tuple(self.metadata["render_modes"]))
-        guard_forked_process()  # async vector workers are forks: see yume_env.envs.fork_safety
         self.prompt = check_event(prompt, "prompt")
         if image is None and not prompt.strip():
             image = DEFAULT_IMAGE
@@ -187,7 +200,16 @@ class YumeWorldEnv(gym.Env):
         self.render_mode = render_mode
         self.reward_fn = reward_fn
         self._max_episode_steps = max_episode_steps
+        check_threads(threads)  # before loading: a bad value fails fast
+        guard_forked_process()  # before any tensor work, and again after set_threads below
         self._model = get_model(model, checkpoint, device, dtype)
+        self.threads = set_threads(threads)
+        if guard_forked_process():  # async vector workers are forks: see yume_env.envs.fork_safety
+            self.threads = 1
+        if compile is not False and compile is not True:
+            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
+        if compile and not self._model.dit.compiled:
+            self._model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
         self.stream = WorldStream(
             self._model,
             num_worlds=1,
@@ -201,6 +223,7 @@ class YumeWorldEnv(gym.Env):
             decoder=get_decoder(self._model, decoder, decoder_path, decode_dtype),
             # every frame is decoded when render() must return them all
             last_frame_only=self.obs_mode == "last_frame" and render_mode != "rgb_array_list",
+            reuse_history_kv=reuse_history_kv,
         )
         if image is not None:  # fail at construction, not at reset, for a bad image
             from yume_env.world.images import load_image

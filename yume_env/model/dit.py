@@ -21,6 +21,7 @@ float64 before being rounded.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yume_env.model.attention import attention
+from yume_env.model.attention import AttentionPlan, attention, kernel_name, plan_attention, self_attention
 from yume_env.model.rope import apply_rope, rope_angles
 from yume_env.model.tscm import RATE_KERNEL, RATE_MODULE, group_grid, history_groups
 
@@ -137,6 +138,18 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1).reshape(*t.shape, dim)
 
 
+def _stamp(tensors) -> tuple:
+    """Identity of tensors' current values: storage, version counter, dtype, device (cache keys)."""
+    out = []
+    for t in tensors:
+        try:
+            version = t._version
+        except RuntimeError:  # inference tensors have no version counter (and cannot change outside it)
+            version = -1
+        out.append((t.data_ptr(), version, t.dtype, t.device))
+    return tuple(out)
+
+
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """A linear layer computed in its parameter dtype (the official code runs under bf16 autocast)."""
     return F.linear(x.to(layer.weight.dtype), layer.weight, layer.bias)
@@ -168,7 +181,13 @@ class LayerNorm(nn.LayerNorm):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with RMS q/k norm over the full width and 3-D RoPE."""
+    """Multi-head self-attention with RMS q/k norm over the full width and 3-D RoPE.
+
+    At inference (grad disabled) q, k and v come from ONE matrix product over the three weights
+    concatenated (:meth:`fused_qkv`, cached and rebuilt whenever a weight changes); the parameters keep
+    their official names, so state dicts are unchanged. With grad enabled (training) the three
+    projections run separately, so gradients flow to the parameters as usual.
+    """
 
     def __init__(self, dim: int, num_heads: int, qk_norm: bool, eps: float):
         super().__init__()
@@ -176,14 +195,53 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
         self.norm_q = RMSNorm(dim, eps) if qk_norm else nn.Identity()
         self.norm_k = RMSNorm(dim, eps) if qk_norm else nn.Identity()
+        self._fused: tuple | None = None  # (stamp, weight [3*dim, dim], bias [3*dim])
 
-    def forward(self, x, cos, sin, key_mask, backend):
-        b, s = x.shape[:2]
-        q = self.norm_q(_linear(self.q, x)).unflatten(-1, (self.num_heads, -1))
-        k = self.norm_k(_linear(self.k, x)).unflatten(-1, (self.num_heads, -1))
-        v = _linear(self.v, x).unflatten(-1, (self.num_heads, -1))
-        out = attention(apply_rope(q, cos, sin), apply_rope(k, cos, sin), v, key_mask, backend)
-        return _linear(self.o, out.flatten(2))
+    def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(weight, bias)`` of q, k and v stacked in that order (cached; not part of the state dict)."""
+        params = (self.q.weight, self.k.weight, self.v.weight, self.q.bias, self.k.bias, self.v.bias)
+        stamp = _stamp(params)
+        if self._fused is None or self._fused[0] != stamp:
+            with torch.no_grad():
+                self._fused = (stamp, torch.cat(params[:3]), torch.cat(params[3:]))
+        return self._fused[1], self._fused[2]
+
+    def _project(self, x, qkv, rows: int | str):
+        """q (of the last ``rows`` or all), k, v as ``[B, L, dim]``; ``qkv`` is a fused pair or None."""
+        dim = self.q.out_features
+        if qkv is None:
+            q_in = x if rows == "all" else x[:, -rows:]
+            return _linear(self.q, q_in), _linear(self.k, x), _linear(self.v, x)
+        w, b = qkv
+        x = x.to(w.dtype)
+        if rows == "all":
+            return F.linear(x, w, b).split(dim, dim=-1)
+        k, v = F.linear(x, w[dim:], b[dim:]).split(dim, dim=-1)
+        return F.linear(x[:, -rows:], w[:dim], b[:dim]), k, v
+
+    def forward(
+        self, x, cos, sin, plan: AttentionPlan, qkv=None, query_rows="all", history_kv=None, collect=None
+    ):
+        """Self-attention of ``x [B, L, dim]``.
+
+        ``query_rows`` (an int) keeps only the last rows as queries (the keys stay all of ``x``).
+        ``history_kv`` holds precomputed history keys/values (after norm and RoPE) that go before the
+        keys of ``x``; then ``x`` and ``cos/sin`` cover the block rows only. ``collect``, a dict,
+        receives this call's keys/values of the history rows (all but the last ``collect["rows"]``).
+        """
+        heads = lambda t: t.unflatten(-1, (self.num_heads, -1))  # noqa: E731
+        q, k, v = self._project(x, qkv, query_rows)
+        q, k, v = heads(self.norm_q(q)), heads(self.norm_k(k)), heads(v)
+        nq = q.shape[1]
+        q = apply_rope(q, cos[:, -nq:], sin[:, -nq:])
+        k = apply_rope(k, cos, sin)
+        if collect is not None:
+            hist = k.shape[1] - collect["rows"]
+            collect["kv"] = (k[:, :hist], v[:, :hist])
+        if history_kv is not None:
+            k = torch.cat([history_kv[0], k], dim=1)
+            v = torch.cat([history_kv[1], v], dim=1)
+        return _linear(self.o, self_attention(q, k, v, plan).flatten(2))
 
 
 class CrossAttention(SelfAttention):
@@ -236,14 +294,38 @@ class AttentionBlock(nn.Module):
         )
         self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
 
-    def forward(self, x, e0, block_tokens, cos, sin, key_mask, context_kv, backend):
+    def forward(
+        self,
+        x,
+        e0,
+        block_tokens,
+        cos,
+        sin,
+        plan,
+        context_kv,
+        qkv=None,
+        block_only=False,
+        history_kv=None,
+        collect=None,
+    ):
+        """One layer over ``x [B, L, dim]`` (history then block tokens).
+
+        ``block_only``: return only the block rows (the last layer: nothing else reaches the head), so
+        everything after the self-attention keys/values runs on the block rows alone. ``history_kv`` /
+        ``collect``: see :meth:`SelfAttention.forward` (``x`` is then the block rows only).
+        """
         # 1. modulation chunks per segment: e0 [B, 2, 6, dim] (history, block) -> six [B, 2, dim]
         m = (self.modulation.float()[:, None] + e0).unbind(dim=2)
         # 2. self-attention over history + block
-        y = self.self_attn(_modulate(self.norm1(x), m[0], m[1], block_tokens), cos, sin, key_mask, backend)
+        rows = block_tokens if block_only else "all"
+        y = self.self_attn(
+            _modulate(self.norm1(x), m[0], m[1], block_tokens), cos, sin, plan, qkv, rows, history_kv, collect
+        )
+        if block_only:
+            x = x[:, -block_tokens:]
         x = x + _gate(y, m[2], block_tokens)
         # 3. cross-attention over the text
-        x = x + self.cross_attn(self.norm3(x), context_kv, backend).float()
+        x = x + self.cross_attn(self.norm3(x), context_kv, plan.backend).float()
         # 4. feed-forward
         h = _modulate(self.norm2(x), m[3], m[4], block_tokens)
         y = _linear(self.ffn[2], self.ffn[1](_linear(self.ffn[0], h)))
@@ -278,6 +360,11 @@ class PreparedBatch:
     history_t: torch.Tensor  # [B] float64
     grid: tuple[int, int, int]  # block token grid (f, h, w)
     history_lens: list[int]
+    plan: AttentionPlan | None = None  # self-attention mask / packing, built once
+    attention_kernel: str = "sdpa"  # the self-attention kernel that runs (see attention.kernel_name)
+    history_t_value: float | None = None  # history_t as a host number when it is one value for all
+    reuse_history_kv: bool = False  # approximate long-episode path (see YumeDiT.reuse_history_kv)
+    history_kv: list | None = field(default=None, repr=False)  # per layer (k, v) of the history rows
 
 
 class YumeDiT(nn.Module):
@@ -302,6 +389,18 @@ class YumeDiT(nn.Module):
                 setattr(self, name, nn.Conv3d(cin, dim, kernel_size=(1, k, k), stride=(1, k, k)))
         self.patch_embedding_2x_f = nn.Conv3d(cin, cin, kernel_size=(1, 4, 4), stride=(1, 4, 4))
         self.attention_backend = "auto"
+        #: Approximate long-episode path (off: exact). When on, the history rows' keys/values of every
+        #: layer are computed at the first denoising step of a block and reused by its later steps,
+        #: which then run the block rows only (history tokens do not change within a block; their
+        #: hidden states do, slightly, through attention to the block: that is the approximation).
+        self.reuse_history_kv = False
+        #: Self-attention kernel of the latest prepared batch (``flash-attn``, ``sdpa-flash``, ...).
+        self.last_attention_backend: str | None = None
+        #: Captions whose text embedding and per-layer cross-attention keys/values are kept.
+        self.context_cache_size = 4
+        self._context_cache: OrderedDict = OrderedDict()
+        self._kernel_names: dict = {}  # (batch, tokens, dtype, device, unpadded, backend) -> kernel
+        self.compiled = False
 
     @property
     def dtype(self) -> torch.dtype:
@@ -383,6 +482,7 @@ class YumeDiT(nn.Module):
         context: Sequence[torch.Tensor],
         latent_hw: tuple[int, int],
         history_t: torch.Tensor | float = 0.0,
+        reuse_history_kv: bool | None = None,
     ) -> PreparedBatch:
         """Embed what stays fixed while a block is denoised, for B worlds.
 
@@ -392,6 +492,8 @@ class YumeDiT(nn.Module):
             context: per world the text encoder output ``[L_i, text_dim]`` with ``L_i <= text_len``.
             latent_hw: the latent grid ``(h, w)`` of the block.
             history_t: timestep of the history tokens (the official sampler uses 0).
+            reuse_history_kv: the approximate long-episode path for this block (default: the
+                model's :attr:`reuse_history_kv`, off).
         """
         cfg = self.config
         if len(history) != len(context):
@@ -452,23 +554,123 @@ class YumeDiT(nn.Module):
             key_mask[i, : lh - n] = False
         cos_sin = rope_angles(positions, cfg.head_dim, cfg.rope_theta)
         cos, sin = torch.cos(cos_sin).float().to(device), torch.sin(cos_sin).float().to(device)
-        mask = None if bool(key_mask.all()) else key_mask.to(device)
+        plan = plan_attention(key_mask, device, self.dtype, self.attention_backend)
 
-        # 3. text: zero-pad to text_len, embed, and precompute every layer's cross-attention keys/values
+        # 3. text: zero-pad to text_len, embed, and every layer's cross-attention keys/values (cached
+        #    per caption tensor at inference: the same caption is not embedded again next block)
         for i, c in enumerate(context):
             if c.ndim != 2 or c.shape[0] > cfg.text_len or c.shape[1] != cfg.text_dim:
                 raise ValueError(
                     f"context[{i}]: got shape {tuple(c.shape)}; accepted: [L, {cfg.text_dim}] with L <= {cfg.text_len}"
                 )
-        ctx = torch.zeros(b, cfg.text_len, cfg.text_dim, device=device)
+        context_kv = self._context_kv(context)
+
+        # the kernel that will run, read once from the dispatcher on tensors of the real shapes
+        lq = lh + block_tokens
+        probe_key = (b, lq, self.dtype, str(device), plan.key_mask is None, plan.backend)
+        kernel = self._kernel_names.get(probe_key)
+        if kernel is None:
+            if len(self._kernel_names) > 256:
+                self._kernel_names.clear()
+            probe = torch.empty(b, lq, cfg.num_heads, cfg.head_dim, device=device, dtype=self.dtype)
+            kernel = self._kernel_names[probe_key] = kernel_name(
+                probe, probe, probe, plan.key_mask, plan.backend
+            )
+        self.last_attention_backend = kernel
+
+        scalar_t = not isinstance(history_t, torch.Tensor) or history_t.numel() == 1
+        ht_value = float(history_t) if scalar_t else None
+        ht = torch.as_tensor(history_t, dtype=torch.float64).expand(b).to(device)
+        return PreparedBatch(
+            history_tokens,
+            plan.key_mask,
+            cos,
+            sin,
+            positions,
+            context_kv,
+            ht,
+            grid,
+            hist_lens,
+            plan=plan,
+            attention_kernel=kernel,
+            history_t_value=ht_value,
+            reuse_history_kv=self.reuse_history_kv if reuse_history_kv is None else bool(reuse_history_kv),
+        )
+
+    def _embed_context(self, context: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer cross-attention (k, v) ``[B, text_len, heads, head_dim]`` of B contexts, batched."""
+        cfg, device = self.config, self.device
+        ctx = torch.zeros(len(context), cfg.text_len, cfg.text_dim, device=device)
         for i, c in enumerate(context):
             ctx[i, : c.shape[0]] = c.to(device=device, dtype=torch.float32)
         te = self.text_embedding
         ctx = _linear(te[2], te[1](_linear(te[0], ctx)))
-        context_kv = [blk.cross_attn.context_kv(ctx) for blk in self.blocks]
+        return [blk.cross_attn.context_kv(ctx) for blk in self.blocks]
 
-        ht = torch.as_tensor(history_t, dtype=torch.float64).expand(b).to(device)
-        return PreparedBatch(history_tokens, mask, cos, sin, positions, context_kv, ht, grid, hist_lens)
+    def _context_kv(self, context: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Cross-attention keys/values of every layer; at inference one entry per caption tensor is
+        cached (keyed by the tensor itself and the weights' versions), and a batch stacks them."""
+        if torch.is_grad_enabled() or self.context_cache_size <= 0:
+            return self._embed_context(context)
+        weights = [*self.text_embedding.parameters()]
+        for blk in self.blocks:
+            weights += [blk.cross_attn.k.weight, blk.cross_attn.k.bias, blk.cross_attn.v.weight]
+            weights += [blk.cross_attn.v.bias, *blk.cross_attn.norm_k.parameters()]
+        stamp = _stamp(weights)
+        per_world = []
+        for c in context:
+            key = id(c)
+            hit = self._context_cache.get(key)
+            if hit is None or hit[0] is not c or hit[1] != stamp or hit[2] != _stamp([c]):
+                hit = (c, stamp, _stamp([c]), self._embed_context([c]))
+                self._context_cache[key] = hit
+                while len(self._context_cache) > self.context_cache_size:
+                    self._context_cache.popitem(last=False)
+            self._context_cache.move_to_end(key)
+            per_world.append(hit[3])
+        if len(per_world) == 1:
+            return per_world[0]
+        return [
+            (torch.cat([w[n][0] for w in per_world]), torch.cat([w[n][1] for w in per_world]))
+            for n in range(len(self.blocks))
+        ]
+
+    def clear_caches(self) -> None:
+        """Drop the cached caption keys/values and fused q/k/v weights (they rebuild on demand)."""
+        self._context_cache.clear()
+        for blk in self.blocks:
+            blk.self_attn._fused = None
+
+    def compile_blocks(self, **kwargs) -> None:
+        """``torch.compile`` every transformer block in place (fuses the elementwise work: LayerNorm +
+        modulation, RMSNorm + RoPE, gate + residual). Parameter names do not change. The first blocks
+        after this are slow (compilation, and again for new history lengths until shapes go dynamic)."""
+        for blk in self.blocks:
+            blk.compile(**kwargs)
+        self.compiled = True
+
+    def _step_time_embedding(self, prepared: PreparedBatch, t, b: int):
+        """``e [B, 2, dim]``, ``e0 [B, 2, 6, dim]`` of (history, block) at block timestep ``t``.
+
+        For a scalar ``t`` the distinct values are known on the host, so nothing is read back from the
+        device; per-world ``t`` (training) goes through :meth:`_segment_time_embedding`.
+        """
+        scalar = isinstance(t, int | float) or (
+            isinstance(t, torch.Tensor) and t.numel() == 1 and t.device.type == "cpu"
+        )
+        if not scalar or prepared.history_t_value is None:
+            tb = torch.as_tensor(t, dtype=torch.float64).to(self.device).expand(b)
+            return self._segment_time_embedding(torch.stack([prepared.history_t, tb], dim=1))
+        tv, hv = float(t), prepared.history_t_value
+        values = [hv] if tv == hv else sorted([hv, tv])
+        rows = torch.zeros(8, dtype=torch.float64, device=self.device)  # 8 rows, as in the batched path
+        for j, val in enumerate(values):
+            rows[j] = val
+        e, e0 = self._time_embedding(rows)
+        ih, ib = values.index(hv), values.index(tv)
+        e = torch.stack([e[ih], e[ib]])[None].expand(b, -1, -1)
+        e0 = torch.stack([e0[ih], e0[ib]])[None].expand(b, -1, -1, -1)
+        return e, e0
 
     def denoise(
         self,
@@ -491,23 +693,40 @@ class YumeDiT(nn.Module):
             )
         # 1. embed the block and put it after the (left-padded) history
         blk = self._patches(self.patch_embedding, block.to(self.device)).flatten(1, 3).float()
-        x = torch.cat([prepared.history_tokens, blk], dim=1)
         nb = blk.shape[1]
+        reuse = prepared.history_kv is not None and taps is None
+        x = blk if reuse else torch.cat([prepared.history_tokens, blk], dim=1)
 
         # 2. time embeddings for the two segments: history (t=0) and block (t)
-        tb = torch.as_tensor(t, dtype=torch.float64).to(self.device).expand(b)
-        e, e0 = self._segment_time_embedding(
-            torch.stack([prepared.history_t, tb], dim=1)
-        )  # [B,2,dim], [B,2,6,dim]
+        e, e0 = self._step_time_embedding(prepared, t, b)  # [B,2,dim], [B,2,6,dim]
         if taps is not None:
             taps["tokens_in"] = x.detach().clone()
             lh = x.shape[1] - nb
             taps["time_e"] = torch.cat([e[:, :1].expand(b, lh, -1), e[:, 1:].expand(b, nb, -1)], dim=1)
             taps["positions"] = prepared.positions
 
-        # 3. transformer blocks
-        for layer, kv in zip(self.blocks, prepared.context_kv):
-            x = layer(x, e0, nb, prepared.cos, prepared.sin, prepared.key_mask, kv, self.attention_backend)
+        # 3. transformer blocks; the last one computes only the block rows (all the head reads),
+        #    unless the taps want every row of its output
+        plan = prepared.plan or AttentionPlan(
+            prepared.key_mask, "sdpa" if self.attention_backend != "flash" else "flash"
+        )
+        fused = not torch.is_grad_enabled()
+        collect_kv = prepared.reuse_history_kv and not reuse and taps is None and fused
+        collected = []
+        cos, sin = prepared.cos, prepared.sin
+        if reuse:
+            cos, sin = cos[:, -nb:], sin[:, -nb:]
+        last = len(self.blocks) - 1
+        for n, (layer, kv) in enumerate(zip(self.blocks, prepared.context_kv)):
+            qkv = layer.self_attn.fused_qkv() if fused else None
+            hist_kv = prepared.history_kv[n] if reuse else None
+            collect = {"rows": nb} if collect_kv else None
+            block_only = n == last and taps is None and not reuse
+            x = layer(x, e0, nb, cos, sin, plan, kv, qkv, block_only, hist_kv, collect)
+            if collect is not None:
+                collected.append(collect["kv"])
+        if collect_kv:
+            prepared.history_kv = collected
         if taps is not None:
             taps["head_in"] = x.detach().clone()
 

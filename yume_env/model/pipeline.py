@@ -156,9 +156,15 @@ class YumeModel:
         noise: torch.Tensor,
         sampler: EulerSampler,
         on_step: Callable | None = None,
+        reuse_history_kv: bool | None = None,
     ) -> torch.Tensor:
-        """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32)."""
-        prepared = self.dit.prepare(history, contexts, tuple(noise.shape[-2:]))
+        """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32).
+
+        ``reuse_history_kv``: the approximate long-episode path (see ``YumeDiT.reuse_history_kv``).
+        """
+        prepared = self.dit.prepare(
+            history, contexts, tuple(noise.shape[-2:]), reuse_history_kv=reuse_history_kv
+        )
         return sampler.sample(lambda x, t: self.dit.denoise(prepared, x, t), noise.to(self.device), on_step)
 
     @property

@@ -89,6 +89,7 @@ class WorldSignature:
     shift: float
     decode: str
     decoder: str  # "vae" or a TAEHV name: its streaming state fits no other decoder
+    reuse_history_kv: bool  # the approximate path has another future than the exact one
     max_history: int
 
     def differences(self, other: WorldSignature) -> list[str]:
@@ -189,6 +190,9 @@ class WorldStream:
         check_finite: raise :class:`NonFiniteOutputError` instead of returning NaN/Inf frames.
         decoder: the :class:`~yume_env.model.frame_decoder.FrameDecoder` (default: the model's VAE).
         last_frame_only: return only the newest frame of each block (1 frame instead of 29/32).
+        reuse_history_kv: approximate long-episode path: history keys/values computed at a block's
+            first denoising step and reused by the others (faster on long histories; not the official
+            numbers; measured in docs/performance.md). Default off (exact).
     """
 
     def __init__(
@@ -205,6 +209,7 @@ class WorldStream:
         check_finite: bool = True,
         decoder: FrameDecoder | None = None,
         last_frame_only: bool = False,
+        reuse_history_kv: bool = False,
     ):
         if isinstance(num_worlds, bool) or not isinstance(num_worlds, int) or num_worlds < 1:
             raise ValueError(f"num_worlds: got {num_worlds!r}; accepted: an integer >= 1")
@@ -236,6 +241,9 @@ class WorldStream:
             raise TypeError(f"decoder: got {type(decoder).__name__}; accepted: a FrameDecoder or None")
         self.decoder = model.vae_decoder if decoder is None else decoder
         self.last_frame_only = bool(last_frame_only)
+        if not isinstance(reuse_history_kv, bool):
+            raise ValueError(f"reuse_history_kv: got {reuse_history_kv!r}; accepted: True or False")
+        self.reuse_history_kv = reuse_history_kv
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
     # ------------------------------------------------------------------ properties
@@ -257,6 +265,7 @@ class WorldStream:
                 shift=float(self.sampler.shift),
                 decode=self.decode_mode,
                 decoder=self.decoder.name,
+                reuse_history_kv=self.reuse_history_kv,
                 max_history=self.max_history,
             )
         return self._signature
@@ -427,7 +436,9 @@ class WorldStream:
         noise = torch.stack([torch.randn(c, f, h, w, generator=st.generator) for _, st, _ in jobs])
         try:
             # 3. denoise all worlds in one batch
-            latents = model.sample_block(histories, contexts, noise, self.sampler)
+            latents = model.sample_block(
+                histories, contexts, noise, self.sampler, reuse_history_kv=self.reuse_history_kv
+            )
             _sync(dev)
             t2 = time.perf_counter()
             bad = [jobs[k][0] for k in range(len(jobs)) if not torch.isfinite(latents[k]).all()]
@@ -490,6 +501,7 @@ class WorldStream:
                 "timing": BlockTiming((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3),
                 "batch_size": len(jobs),
                 "device": str(dev),
+                "attention_backend": getattr(model.dit, "last_attention_backend", None),
             }
             outs.append((BlockOutput(frames_np[k], block, captions[k], info), new))
         return outs
@@ -523,7 +535,7 @@ class WorldStream:
             raise ValueError(
                 "snapshot: taken from a different kind of world (" + "; ".join(differs) + "); accepted: "
                 "snapshots of worlds with the same model, weights, dtype, resolution, sampler steps/shift, "
-                "decode mode, decoder and max_history"
+                "decode mode, decoder, history key/value reuse and max_history"
             )
         st = copy.copy(snapshot.state)
         st.history = None if st.history is None else st.history.clone()
