@@ -317,7 +317,12 @@ class YumeWorldEnv(gym.Env):
         frames = self.stream.worlds[0].last_frames
         if frames is None and out is not None:
             frames = out.frames
-        if self.obs_mode == "latent" and out is not None and not start and self.render_mode == "rgb_array_list":
+        if (
+            self.obs_mode == "latent"
+            and out is not None
+            and not start
+            and self.render_mode == "rgb_array_list"
+        ):
             frames = self._decode_for_render(out.latents)  # nothing decoded this block: decode it now
         # a copy: the observation handed to the caller must not alias what render() returns
         self._last_frame = None if frames is None else frames[-1].copy()
