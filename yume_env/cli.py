@@ -61,7 +61,7 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=_count(1),
+        type=int,  # checked by check_threads: a usage error naming --threads
         default=None,
         help="CPU threads for torch (default: min(cores, 4), one left free)",
     )

@@ -393,7 +393,8 @@ class YumeWorldVectorEnv(VectorEnv):
         self.restore_world(target, self.snapshot_world(source))
 
     def close_extras(self, **kwargs):
-        self.stream.worlds = [type(w)() for w in self.stream.worlds]
+        if hasattr(self, "stream"):  # a constructor that failed early has none
+            self.stream.worlds = [type(w)() for w in self.stream.worlds]
 
 
 def actions_of(actions: dict, i: int) -> dict:
