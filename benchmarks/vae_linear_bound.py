@@ -13,9 +13,12 @@ seeds 0..N):
 3. a linear decoder (ridge regression from each latent and its 3x3 neighbours to the patch)
    fitted on the shipped VAE's latents: how much of the frame its encoder keeps;
 4. PCA at two other latent sizes, for comparison: 48 numbers per 8x8 patch (a Wan2.2-style VAE
-   with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size).
+   with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size);
+5. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
+   (frame size, pixels per latent, numbers per latent), each on frames rendered at its own size,
+   with the latent grid and the DiT tokens per latent frame (2x2 patches) it gives.
 
-CPU only; about two minutes on two cores.
+CPU only; about two minutes on two cores (``--candidates`` adds about three).
 """
 
 from __future__ import annotations
@@ -36,21 +39,36 @@ from yume_env.train.vae_train import decode_train, encode_train
 P = 16  # pixels per latent, each way
 K = 48  # numbers per latent
 
+#: Candidate shapes for a tiny preset that can hold a scene: (name, (height, width), pixels per
+#: latent each way, numbers per latent). 48 numbers is what the Wan2.2 VAE code supports (its latent
+#: normalisation has 48 channels); 96 is listed to show what more channels would buy.
+CANDIDATES: tuple[tuple[str, tuple[int, int], int, int], ...] = (
+    ("tiny: 96x160, 16x, 48 ch", (96, 160), 16, 48),
+    ("96x160, 8x, 48 ch", (96, 160), 8, 48),
+    ("128x224, 8x, 48 ch", (128, 224), 8, 48),
+    ("192x320, 16x, 48 ch", (192, 320), 16, 48),
+    ("96x160, 16x, 96 ch", (96, 160), 16, 96),
+    ("96x160, 8x, 96 ch", (96, 160), 8, 96),
+)
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two arrays in [-1, 1]."""
     return float(10 * np.log10(4.0 / np.mean((np.clip(a, -1, 1) - b) ** 2)))
 
 
-def frames_and_groups(seeds, stride: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def frames_and_groups(
+    seeds, stride: int = 7, resolution: tuple[int, int] = (96, 160)
+) -> tuple[np.ndarray, np.ndarray]:
     """From 3-block episodes (each rendered once), in [-1, 1]: every ``stride``-th frame
     ``[N, H, W, 3]``, and the seven 4-frame groups after the first frame of every block
     ``[M, 4, H, W, 3]``."""
     frames, groups = [], []
+    h, w = resolution
     for s in seeds:
-        f = rollout_episode(s, num_blocks=3).frames  # [blocks, 29, H, W, 3]
-        frames.append(f[:, ::stride].reshape(-1, 96, 160, 3))
-        groups.append(f[:, 1:29].reshape(-1, 4, 96, 160, 3))
+        f = rollout_episode(s, num_blocks=3, resolution=resolution).frames  # [blocks, 29, H, W, 3]
+        frames.append(f[:, ::stride].reshape(-1, h, w, 3))
+        groups.append(f[:, 1:29].reshape(-1, 4, h, w, 3))
     return tuple(np.concatenate(x).astype(np.float32) / 127.5 - 1 for x in (frames, groups))
 
 
@@ -113,11 +131,41 @@ def linear_decoder_psnr(z_train, x_train, z_test, x_test) -> float:
     return psnr(unpatch((b @ w).float().numpy(), x_test.shape), x_test)
 
 
+def candidate_bounds(train_seeds, test_seeds, rendered: dict) -> dict:
+    """PCA figures, latent grid and DiT tokens per latent frame of every shape in :data:`CANDIDATES`
+    (``rendered`` maps a resolution to its ``(x_train, g_train, x_test, g_test)``; filled as needed)."""
+    out = {}
+    for name, (h, w), p, k in CANDIDATES:
+        if (h, w) not in rendered:
+            rendered[(h, w)] = frames_and_groups(train_seeds, resolution=(h, w)) + frames_and_groups(
+                test_seeds, resolution=(h, w)
+            )
+        x_train, g_train, x_test, g_test = rendered[(h, w)]
+        still = np.repeat(g_test[:, :1], 4, axis=1)
+        single = pca_psnr(x_train, [x_test], p, k)
+        groups = pca_psnr(g_train, [g_test, still], p, k)
+        out[name] = {
+            "resolution": [h, w],
+            "pixels_per_latent": p,
+            "numbers_per_latent": k,
+            "latent_grid": [h // p, w // p],
+            "dit_tokens_per_latent_frame": (h // p // 2) * (w // p // 2),
+            "single_frames_db": single[0],
+            "four_frame_groups_db": groups[0],
+            "still_groups_db": groups[1],
+        }
+        print(f"{name}: " + ", ".join(f"{a} {b:.2f}" for a, b in out[name].items() if isinstance(b, float)))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--train-seeds", type=int, default=30, help="training episodes (seeds 100000..)")
     p.add_argument("--test-seeds", type=int, default=8, help="held-out episodes (seeds 0..)")
     p.add_argument("--json", type=Path, help="write the numbers here")
+    p.add_argument(
+        "--candidates", action="store_true", help="also measure the candidate shapes of a new tiny preset"
+    )
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     train_seeds = range(100_000, 100_000 + args.train_seeds)
@@ -151,9 +199,16 @@ def main(argv=None) -> int:
             )
             for size, k in ((8, 48), (8, 16))
         },
-        "seconds": time.perf_counter() - t0,
-        "command": "python benchmarks/vae_linear_bound.py" + (f" --json {args.json}" if args.json else ""),
     }
+    if args.candidates:
+        rendered = {(96, 160): (x_train, g_train, x_test, g_test)}
+        result["candidate_shapes"] = candidate_bounds(train_seeds, test_seeds, rendered)
+    result["seconds"] = time.perf_counter() - t0
+    result["command"] = (
+        "python benchmarks/vae_linear_bound.py"
+        + (" --candidates" if args.candidates else "")
+        + (f" --json {args.json}" if args.json else "")
+    )
     for k, v in result.items():
         print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
     if args.json:
