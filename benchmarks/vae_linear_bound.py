@@ -9,9 +9,10 @@ seeds 0..N):
 
 1. PCA-48 reconstruction of single frames, of groups of four consecutive frames, and of still
    groups (one frame four times): what a linear encoder/decoder of the latent's size reaches;
-2. the shipped VAE's reconstruction of the same single frames;
+2. the shipped VAE's reconstruction of the same single frames (``--checkpoint``: another one's,
+   e.g. a tiny-8x run's);
 3. a linear decoder (ridge regression from each latent and its 3x3 neighbours to the patch)
-   fitted on the shipped VAE's latents: how much of the frame its encoder keeps;
+   fitted on that VAE's latents: how much of the frame its encoder keeps;
 4. PCA at two other latent sizes, for comparison: 48 numbers per 8x8 patch (a Wan2.2-style VAE
    with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size);
 5. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
@@ -120,15 +121,17 @@ def neighbourhood(z: torch.Tensor) -> torch.Tensor:
     return f.permute(0, 2, 3, 1).reshape(-1, c * 9)
 
 
-def linear_decoder_psnr(z_train, x_train, z_test, x_test) -> float:
+def linear_decoder_psnr(z_train, x_train, z_test, x_test, p: int = P) -> float:
+    """PSNR of a ridge regression from each latent and its 3x3 neighbours to its ``p`` x ``p`` patch."""
+
     def design(z):  # neighbourhood rows plus a constant
         f = neighbourhood(z)
         return torch.cat([f, torch.ones(len(f), 1)], 1).double()
 
     a, b = design(z_train), design(z_test)
-    y = torch.from_numpy(patches(x_train)).double()
+    y = torch.from_numpy(patches(x_train, p)).double()
     w = torch.linalg.solve(a.T @ a + 1e-3 * torch.eye(a.shape[1], dtype=torch.double), a.T @ y)
-    return psnr(unpatch((b @ w).float().numpy(), x_test.shape), x_test)
+    return psnr(unpatch((b @ w).float().numpy(), x_test.shape, p), x_test)
 
 
 def candidate_bounds(train_seeds, test_seeds, rendered: dict) -> dict:
@@ -164,6 +167,12 @@ def main(argv=None) -> int:
     p.add_argument("--test-seeds", type=int, default=8, help="held-out episodes (seeds 0..)")
     p.add_argument("--json", type=Path, help="write the numbers here")
     p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=TINY_CHECKPOINT,
+        help="whose VAE to measure in 2. and 3. (default: the shipped tiny checkpoint)",
+    )
+    p.add_argument(
         "--candidates", action="store_true", help="also measure the candidate shapes of a new tiny preset"
     )
     args = p.parse_args(argv)
@@ -175,7 +184,8 @@ def main(argv=None) -> int:
     still = np.repeat(g_test[:, :1], 4, axis=1)
     (pca_frames,) = pca_psnr(x_train, [x_test])
     pca_groups, pca_still = pca_psnr(g_train, [g_test, still])
-    vae = load_checkpoint(TINY_CHECKPOINT, "cpu").vae
+    vae = load_checkpoint(args.checkpoint, "cpu").vae
+    stride = vae.config.spatial_stride
     z_train, _ = vae_latents(vae, x_train)
     z_test, rec_test = vae_latents(vae, x_test)
     result = {
@@ -189,7 +199,9 @@ def main(argv=None) -> int:
         "pca48_four_frame_groups_db": pca_groups,
         "pca48_still_groups_db": pca_still,
         "vae_single_frames_db": psnr(rec_test, x_test),
-        "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test),
+        "vae_checkpoint": str(args.checkpoint),
+        "vae_pixels_per_latent": stride,
+        "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test, stride),
         "pca_other_latent_sizes": {
             f"{k} per {size}x{size}": dict(
                 zip(
@@ -207,6 +219,7 @@ def main(argv=None) -> int:
     result["command"] = (
         "python benchmarks/vae_linear_bound.py"
         + (" --candidates" if args.candidates else "")
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint != TINY_CHECKPOINT else "")
         + (f" --json {args.json}" if args.json else "")
     )
     for k, v in result.items():

@@ -68,8 +68,9 @@ def test_vae_round_trip_shapes_and_seamless_stream():
 
 
 def test_world_steps_deterministically_with_tiny_8x():
-    model = build_model("tiny-8x", "cpu", "float32", seed=0)
-    assert model.preset.name == "tiny-8x"
+    toy_dit = {"dim": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 1}  # the VAE is the preset's
+    model = build_model(tiny_preset(toy_dit, base="tiny-8x"), "cpu", "float32", seed=0)
+    assert model.preset.name == "tiny-8x" and model.preset.vae == TINY_8X.vae
     image = torch.rand(3, 32, 48, generator=torch.Generator().manual_seed(1))
     runs = []
     for _ in range(2):
@@ -117,3 +118,27 @@ def test_trainer_preset_new_run_and_resume(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--preset", "tiny-16x"])
     assert exc.value.code == 2 and "--preset" in capsys.readouterr().err
+
+
+def test_committed_run_folder_loads_and_resumes(tmp_path):
+    """The tiny-8x run folder in the repository loads (strict key check) and the trainer continues
+    it from a copy, at the run's resolution, as docs/tiny-world.md says."""
+    import shutil
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parent.parent / "checkpoints" / "tiny-8x-run"
+    model = load_checkpoint(committed / "checkpoint", "cpu")
+    assert (
+        model.preset.name == "tiny-8x" and model.preset.vae == TINY_8X.vae and model.preset.dit == TINY_8X.dit
+    )
+    state = json.loads((committed / "state.json").read_text())
+    assert state["vae_step"] > 0 and state["dit_step"] == 0
+    run = tmp_path / "tiny-8x"
+    shutil.copytree(committed, run)
+    steps = state["vae_step"] + 1
+    args = ["--out", str(run), "--resume", "--episodes", "1", "--blocks", "1", "--workers", "0"]
+    args += ["--vae-steps", str(steps), "--vae-batch", "1", "--vae-window", "1", "--vae-crop", "16x16"]
+    assert cli.main([*args, "--dit-steps", "0", "--no-progress", "--no-latent-cache"]) == 0
+    resumed = json.loads((run / "state.json").read_text())
+    assert resumed["vae_step"] == steps and resumed["runs"][-1]["config"]["resolution"] == [96, 160]
+    assert len(resumed["losses"]["vae"]) >= len(state["losses"]["vae"])
