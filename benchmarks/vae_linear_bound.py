@@ -9,13 +9,17 @@ seeds 0..N):
 
 1. PCA-48 reconstruction of single frames, of groups of four consecutive frames, and of still
    groups (one frame four times): what a linear encoder/decoder of the latent's size reaches;
-2. the shipped VAE's reconstruction of the same single frames;
+2. the shipped VAE's reconstruction of the same single frames (``--checkpoint``: another one's,
+   e.g. a tiny-8x run's);
 3. a linear decoder (ridge regression from each latent and its 3x3 neighbours to the patch)
-   fitted on the shipped VAE's latents: how much of the frame its encoder keeps;
+   fitted on that VAE's latents: how much of the frame its encoder keeps;
 4. PCA at two other latent sizes, for comparison: 48 numbers per 8x8 patch (a Wan2.2-style VAE
-   with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size).
+   with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size);
+5. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
+   (frame size, pixels per latent, numbers per latent), each on frames rendered at its own size,
+   with the latent grid and the DiT tokens per latent frame (2x2 patches) it gives.
 
-CPU only; about two minutes on two cores.
+CPU only; about two minutes on two cores (``--candidates`` adds about three).
 """
 
 from __future__ import annotations
@@ -36,21 +40,36 @@ from yume_env.train.vae_train import decode_train, encode_train
 P = 16  # pixels per latent, each way
 K = 48  # numbers per latent
 
+#: Candidate shapes for a tiny preset that can hold a scene: (name, (height, width), pixels per
+#: latent each way, numbers per latent). 48 numbers is what the Wan2.2 VAE code supports (its latent
+#: normalisation has 48 channels); 96 is listed to show what more channels would buy.
+CANDIDATES: tuple[tuple[str, tuple[int, int], int, int], ...] = (
+    ("tiny: 96x160, 16x, 48 ch", (96, 160), 16, 48),
+    ("96x160, 8x, 48 ch", (96, 160), 8, 48),
+    ("128x224, 8x, 48 ch", (128, 224), 8, 48),
+    ("192x320, 16x, 48 ch", (192, 320), 16, 48),
+    ("96x160, 16x, 96 ch", (96, 160), 16, 96),
+    ("96x160, 8x, 96 ch", (96, 160), 8, 96),
+)
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB of two arrays in [-1, 1]."""
     return float(10 * np.log10(4.0 / np.mean((np.clip(a, -1, 1) - b) ** 2)))
 
 
-def frames_and_groups(seeds, stride: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def frames_and_groups(
+    seeds, stride: int = 7, resolution: tuple[int, int] = (96, 160)
+) -> tuple[np.ndarray, np.ndarray]:
     """From 3-block episodes (each rendered once), in [-1, 1]: every ``stride``-th frame
     ``[N, H, W, 3]``, and the seven 4-frame groups after the first frame of every block
     ``[M, 4, H, W, 3]``."""
     frames, groups = [], []
+    h, w = resolution
     for s in seeds:
-        f = rollout_episode(s, num_blocks=3).frames  # [blocks, 29, H, W, 3]
-        frames.append(f[:, ::stride].reshape(-1, 96, 160, 3))
-        groups.append(f[:, 1:29].reshape(-1, 4, 96, 160, 3))
+        f = rollout_episode(s, num_blocks=3, resolution=resolution).frames  # [blocks, 29, H, W, 3]
+        frames.append(f[:, ::stride].reshape(-1, h, w, 3))
+        groups.append(f[:, 1:29].reshape(-1, 4, h, w, 3))
     return tuple(np.concatenate(x).astype(np.float32) / 127.5 - 1 for x in (frames, groups))
 
 
@@ -102,15 +121,44 @@ def neighbourhood(z: torch.Tensor) -> torch.Tensor:
     return f.permute(0, 2, 3, 1).reshape(-1, c * 9)
 
 
-def linear_decoder_psnr(z_train, x_train, z_test, x_test) -> float:
+def linear_decoder_psnr(z_train, x_train, z_test, x_test, p: int = P) -> float:
+    """PSNR of a ridge regression from each latent and its 3x3 neighbours to its ``p`` x ``p`` patch."""
+
     def design(z):  # neighbourhood rows plus a constant
         f = neighbourhood(z)
         return torch.cat([f, torch.ones(len(f), 1)], 1).double()
 
     a, b = design(z_train), design(z_test)
-    y = torch.from_numpy(patches(x_train)).double()
+    y = torch.from_numpy(patches(x_train, p)).double()
     w = torch.linalg.solve(a.T @ a + 1e-3 * torch.eye(a.shape[1], dtype=torch.double), a.T @ y)
-    return psnr(unpatch((b @ w).float().numpy(), x_test.shape), x_test)
+    return psnr(unpatch((b @ w).float().numpy(), x_test.shape, p), x_test)
+
+
+def candidate_bounds(train_seeds, test_seeds, rendered: dict) -> dict:
+    """PCA figures, latent grid and DiT tokens per latent frame of every shape in :data:`CANDIDATES`
+    (``rendered`` maps a resolution to its ``(x_train, g_train, x_test, g_test)``; filled as needed)."""
+    out = {}
+    for name, (h, w), p, k in CANDIDATES:
+        if (h, w) not in rendered:
+            rendered[(h, w)] = frames_and_groups(train_seeds, resolution=(h, w)) + frames_and_groups(
+                test_seeds, resolution=(h, w)
+            )
+        x_train, g_train, x_test, g_test = rendered[(h, w)]
+        still = np.repeat(g_test[:, :1], 4, axis=1)
+        single = pca_psnr(x_train, [x_test], p, k)
+        groups = pca_psnr(g_train, [g_test, still], p, k)
+        out[name] = {
+            "resolution": [h, w],
+            "pixels_per_latent": p,
+            "numbers_per_latent": k,
+            "latent_grid": [h // p, w // p],
+            "dit_tokens_per_latent_frame": (h // p // 2) * (w // p // 2),
+            "single_frames_db": single[0],
+            "four_frame_groups_db": groups[0],
+            "still_groups_db": groups[1],
+        }
+        print(f"{name}: " + ", ".join(f"{a} {b:.2f}" for a, b in out[name].items() if isinstance(b, float)))
+    return out
 
 
 def main(argv=None) -> int:
@@ -118,6 +166,15 @@ def main(argv=None) -> int:
     p.add_argument("--train-seeds", type=int, default=30, help="training episodes (seeds 100000..)")
     p.add_argument("--test-seeds", type=int, default=8, help="held-out episodes (seeds 0..)")
     p.add_argument("--json", type=Path, help="write the numbers here")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=TINY_CHECKPOINT,
+        help="whose VAE to measure in 2. and 3. (default: the shipped tiny checkpoint)",
+    )
+    p.add_argument(
+        "--candidates", action="store_true", help="also measure the candidate shapes of a new tiny preset"
+    )
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     train_seeds = range(100_000, 100_000 + args.train_seeds)
@@ -127,7 +184,8 @@ def main(argv=None) -> int:
     still = np.repeat(g_test[:, :1], 4, axis=1)
     (pca_frames,) = pca_psnr(x_train, [x_test])
     pca_groups, pca_still = pca_psnr(g_train, [g_test, still])
-    vae = load_checkpoint(TINY_CHECKPOINT, "cpu").vae
+    vae = load_checkpoint(args.checkpoint, "cpu").vae
+    stride = vae.config.spatial_stride
     z_train, _ = vae_latents(vae, x_train)
     z_test, rec_test = vae_latents(vae, x_test)
     result = {
@@ -141,7 +199,9 @@ def main(argv=None) -> int:
         "pca48_four_frame_groups_db": pca_groups,
         "pca48_still_groups_db": pca_still,
         "vae_single_frames_db": psnr(rec_test, x_test),
-        "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test),
+        "vae_checkpoint": str(args.checkpoint),
+        "vae_pixels_per_latent": stride,
+        "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test, stride),
         "pca_other_latent_sizes": {
             f"{k} per {size}x{size}": dict(
                 zip(
@@ -151,9 +211,17 @@ def main(argv=None) -> int:
             )
             for size, k in ((8, 48), (8, 16))
         },
-        "seconds": time.perf_counter() - t0,
-        "command": "python benchmarks/vae_linear_bound.py" + (f" --json {args.json}" if args.json else ""),
     }
+    if args.candidates:
+        rendered = {(96, 160): (x_train, g_train, x_test, g_test)}
+        result["candidate_shapes"] = candidate_bounds(train_seeds, test_seeds, rendered)
+    result["seconds"] = time.perf_counter() - t0
+    result["command"] = (
+        "python benchmarks/vae_linear_bound.py"
+        + (" --candidates" if args.candidates else "")
+        + (f" --checkpoint {args.checkpoint}" if args.checkpoint != TINY_CHECKPOINT else "")
+        + (f" --json {args.json}" if args.json else "")
+    )
     for k, v in result.items():
         print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
     if args.json:

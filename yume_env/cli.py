@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     conf.set_defaults(func=cmd_conformance)
 
     info = sub.add_parser("info", help="architecture and parameter counts of a preset")
-    info.add_argument("--preset", default="yume-1.5-5b", help="yume-1.5-5b (default) or tiny")
+    info.add_argument("--preset", default="yume-1.5-5b", help="yume-1.5-5b (default), tiny or tiny-8x")
     info.set_defaults(func=cmd_info)
 
     # Listed for --help; main() hands their arguments to their own parsers.

@@ -54,8 +54,9 @@ def get_model(
     if checkpoint is None and model == "tiny" and (TINY_CHECKPOINT / "config.json").is_file():
         checkpoint = TINY_CHECKPOINT
     if checkpoint is None and model != "tiny":
+        example = "runs/tiny-8x/checkpoint" if model == "tiny-8x" else "path/to/Yume-5B-720P"
         raise ValueError(
-            f"checkpoint: the {model} preset needs its weights: pass checkpoint='path/to/Yume-5B-720P' "
+            f"checkpoint: the {model} preset needs its weights: pass checkpoint='{example}' "
             "(the official folder layout)"
         )
     key = (model, None if checkpoint is None else str(Path(checkpoint).resolve()), str(dev), str(dt))

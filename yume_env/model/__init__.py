@@ -10,12 +10,13 @@ Nothing here knows about worlds, actions or Gymnasium. Entry points::
 from yume_env.model.checkpoint import CheckpointError
 from yume_env.model.dit import DiTConfig, YumeDiT
 from yume_env.model.pipeline import YumeModel, build_model, load_checkpoint, save_checkpoint
-from yume_env.model.presets import PRESETS, TINY, YUME_5B, ModelPreset, get_preset
+from yume_env.model.presets import PRESETS, TINY, TINY_8X, YUME_5B, ModelPreset, get_preset
 from yume_env.model.sampler import EulerSampler, sampling_sigmas
 
 __all__ = [
     "PRESETS",
     "TINY",
+    "TINY_8X",
     "YUME_5B",
     "CheckpointError",
     "DiTConfig",

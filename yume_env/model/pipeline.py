@@ -38,7 +38,7 @@ from yume_env.model.checkpoint import (
 )
 from yume_env.model.dit import DiTConfig, YumeDiT
 from yume_env.model.frame_decoder import DECODERS, FrameDecoder, TAEHVFrameDecoder, VAEFrameDecoder
-from yume_env.model.presets import TINY, YUME_5B, ModelPreset, get_preset, with_configs
+from yume_env.model.presets import TINY_FAMILY, YUME_5B, ModelPreset, get_preset, with_configs
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.taehv import load_taehv
 from yume_env.model.text_encoder import TextEncoder, TextEncoderConfig, UMT5Encoder, load_tokenizer
@@ -260,7 +260,8 @@ def build_model(
 ) -> YumeModel:
     """A generator with freshly initialised (seeded) weights; for tests, benchmarks and training.
 
-    The tiny preset uses the tokenizer shipped in the package; other presets need ``tokenizer``.
+    The tiny presets (``tiny``, ``tiny-8x``) use the tokenizer shipped in the package; other presets
+    need ``tokenizer``.
     """
     p = get_preset(preset)
     dev = resolve_device(device)
@@ -272,7 +273,7 @@ def build_model(
         vae = WanVAE(p.vae)
         t5 = UMT5Encoder(p.text).to(dt)
     if tokenizer is None:
-        if p.name != TINY.name:
+        if p.name not in TINY_FAMILY:
             raise ValueError(f"tokenizer: the {p.name} preset needs a tokenizer (load_checkpoint reads it)")
         tokenizer = _tiny_tokenizer()
     dit = dit.to(dev, dt).eval()

@@ -27,6 +27,13 @@ EXAMPLES = """examples:
   # fine-tune for long rollouts: half of the samples see the model's own last block as history
   yume-world train --out runs/tiny --resume --dit-steps 16000 --self-history 0.5
 
+  # the tiny-8x preset (8x8 pixels per latent), an autoencoder-only first sitting on one core,
+  # then the transformer in a later one (same folder)
+  yume-world train --out runs/tiny-8x --preset tiny-8x --threads 1 --workers 0 --episodes 120 \\
+      --vae-steps 20000 --vae-time 3600 --vae-batch 2 --vae-window 8 --dit-steps 0
+  yume-world train --out runs/tiny-8x --resume --workers 0 --encode-workers 2 --episodes 920 \\
+      --vae-steps 4000 --dit-steps 20000 --batch 16
+
   # train on a GPU with rendering in 12 worker processes, then write a small shippable copy
   yume-world train --out runs/gpu --device cuda --workers 12 --episodes 0 --vae-time 120 \\
       --dit-time 200 --batch 64 --export runs/gpu/export
@@ -118,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes that render AND encode the transformer's episodes, all before it trains "
         "(for machines without a GPU; default 0: the main process encodes)",
     )
-    g.add_argument("--resolution", type=_resolution, default=(96, 160), help="HxW (default 96x160)")
+    g.add_argument(
+        "--resolution",
+        type=_resolution,
+        default=None,
+        help="HxW (default: the model's, 96x160 for both tiny presets)",
+    )
     g.add_argument("--event-rate", type=float, default=0.12, help="share of blocks that start an event")
     g.add_argument("--no-mirror", action="store_true", help="no left-right mirrored copies")
     g = p.add_argument_group("autoencoder")
@@ -158,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 0; costs up to 1.7x the step time at 0.5)",
     )
     g = p.add_argument_group("architecture (new runs only; default: the tiny preset)")
+    g.add_argument(
+        "--preset",
+        choices=["tiny", "tiny-8x"],
+        default=None,
+        help="the architecture to start from (default tiny; tiny-8x: 8x8 pixels per latent, in training)",
+    )
     g.add_argument("--dit-layers", type=_positive_int)
     g.add_argument("--dit-dim", type=_positive_int)
     g.add_argument("--dit-heads", type=_positive_int)
@@ -190,6 +208,7 @@ def config_from_args(args: argparse.Namespace):
         seed=args.seed,
         resume=args.resume,
         init=args.init,
+        preset=args.preset or "tiny",
         resolution=args.resolution,
         blocks_per_episode=args.blocks,
         episodes=None if args.episodes == 0 else args.episodes,
@@ -244,7 +263,15 @@ def main(argv: list[str] | None = None, traceback: bool = False) -> int:
         )
     if (args.resume or args.init) and any(
         v is not None
-        for v in (args.dit_layers, args.dit_dim, args.dit_heads, args.dit_ffn, args.vae_dim, args.vae_dec_dim)
+        for v in (
+            args.preset,
+            args.dit_layers,
+            args.dit_dim,
+            args.dit_heads,
+            args.dit_ffn,
+            args.vae_dim,
+            args.vae_dec_dim,
+        )
     ):
         parser.error("architecture options apply to new runs only (the checkpoint fixes the architecture)")
     if args.episodes == 0 and args.workers == 0:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from yume_env.model.pipeline import YumeModel, build_model, load_checkpoint, resolve_device, save_checkpoint
-from yume_env.model.presets import TINY, with_configs
+from yume_env.model.presets import TINY, TINY_FAMILY, ModelPreset, get_preset, with_configs
 from yume_env.train.data import (
     BLOCK_FRAMES,
     EncodedEpisode,
@@ -81,8 +81,9 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     init: Path | None = None
+    preset: str = TINY.name  # architecture of a new run (a tiny preset), before the overrides below
     # data
-    resolution: tuple[int, int] = (96, 160)
+    resolution: tuple[int, int] | None = None  # None: the model's default resolution
     blocks_per_episode: int = 8
     episodes: int | None = 200
     workers: int = 0
@@ -127,10 +128,16 @@ class TrainConfig:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def tiny_preset(dit_overrides: dict | None = None, vae_overrides: dict | None = None):
-    """The tiny preset with some DiT/VAE fields replaced (for experiments and fast tests)."""
+def tiny_preset(
+    dit_overrides: dict | None = None, vae_overrides: dict | None = None, base: str | ModelPreset = TINY
+) -> ModelPreset:
+    """A tiny preset (``base``: ``tiny`` or ``tiny-8x``) with some DiT/VAE fields replaced (for
+    experiments and fast tests)."""
+    p = get_preset(base)
+    if p.name not in TINY_FAMILY:
+        raise ValueError(f"preset: got {p.name!r}; accepted: {', '.join(sorted(TINY_FAMILY))}")
     return with_configs(
-        TINY, dit=replace(TINY.dit, **(dit_overrides or {})), vae=replace(TINY.vae, **(vae_overrides or {}))
+        p, dit=replace(p.dit, **(dit_overrides or {})), vae=replace(p.vae, **(vae_overrides or {}))
     )
 
 
@@ -255,9 +262,11 @@ class Trainer:
                 raise TrainingUsageError(
                     f"out: {self.out} already holds a run; pass --resume to continue it or choose another folder"
                 )
-            preset = tiny_preset(cfg.dit_overrides, cfg.vae_overrides)
+            preset = tiny_preset(cfg.dit_overrides, cfg.vae_overrides, cfg.preset)
             self.model = build_model(preset, self.device, dtype="float32", seed=cfg.seed)
-        self.model.preset.check_resolution(cfg.resolution)
+        if cfg.resolution is None and self.state["runs"]:
+            cfg.resolution = tuple(self.state["runs"][-1]["config"].get("resolution") or ()) or None
+        cfg.resolution = self.model.preset.check_resolution(cfg.resolution)
         self.out.mkdir(parents=True, exist_ok=True)
         m = self.model
         self.vae_opt = torch.optim.AdamW(
