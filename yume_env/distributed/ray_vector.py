@@ -28,7 +28,7 @@ from gymnasium.vector.utils import batch_space
 from yume_env.distributed.errors import WorkerDiedError
 from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.shards import merge_infos, per_world, shard_indices, split_batch
-from yume_env.envs.validation import parse_action
+from yume_env.envs.validation import parse_batched_actions
 
 _MODES = {m.value: m for m in AutoresetMode}
 #: Constructor arguments of the in-process vector envs that take one value per world.
@@ -292,25 +292,8 @@ class RayVectorEnv(VectorEnv):
     def _check_yume_actions(self, actions) -> dict:
         """The in-process vector env's checks, with global world indices in the messages; returns
         the actions with ``event`` filled in when it was left out."""
-        if not isinstance(actions, dict):
-            raise TypeError(
-                f"actions: got {type(actions).__name__}; accepted: a dict of batched 'move', 'look' and 'event' (see action_space)"
-            )
-        moves, looks = np.asarray(actions.get("move")), np.asarray(actions.get("look"))
+        parse_batched_actions(actions, self.num_envs)
         events = actions.get("event", ("",) * self.num_envs)
-        if moves.shape != (self.num_envs,) or looks.shape != (self.num_envs,):
-            raise ValueError(
-                f"actions: got move shape {moves.shape} and look shape {looks.shape}; accepted: ({self.num_envs},) each"
-            )
-        if isinstance(events, str) or len(events) != self.num_envs:
-            raise ValueError(
-                f"actions['event']: got {events!r}; accepted: a tuple of {self.num_envs} strings"
-            )
-        for i in range(self.num_envs):
-            try:
-                parse_action({"move": moves[i].item(), "look": looks[i].item(), "event": events[i]})
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"world {i}: {exc}") from None
         return {**actions, "event": tuple(events)}
 
     def render(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from yume_env.envs.fork_safety import guard_forked_process
 from yume_env.model.frame_decoder import FrameDecoder
 from yume_env.model.pipeline import (
     TINY_CHECKPOINT,
@@ -23,6 +24,7 @@ from yume_env.model.pipeline import (
     resolve_dtype,
 )
 from yume_env.model.presets import PRESETS
+from yume_env.model.threads import check_threads, set_threads
 
 _CACHE: dict[tuple, YumeModel] = {}
 _DECODERS: weakref.WeakKeyDictionary[YumeModel, dict[tuple, FrameDecoder]] = weakref.WeakKeyDictionary()
@@ -91,3 +93,30 @@ def clear_model_cache() -> None:
     with _LOCK:
         _CACHE.clear()
         _DECODERS.clear()
+
+
+def get_runtime_model(
+    model="tiny",
+    checkpoint: str | Path | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    threads: int | None = None,
+    compile: bool = False,
+) -> tuple[YumeModel, int]:
+    """:func:`get_model` with the process settings an environment asks for: ``(model, threads used)``.
+
+    ``threads`` sets torch's (process-global) CPU thread count (see :mod:`yume_env.model.threads`);
+    a forked worker always keeps one thread (see :mod:`yume_env.envs.fork_safety`). ``compile``
+    compiles the shared model's DiT blocks, so every environment using that model runs compiled.
+    """
+    check_threads(threads)  # before loading: a bad value fails fast
+    if compile is not False and compile is not True:
+        raise ValueError(f"compile: got {compile!r}; accepted: True or False")
+    guard_forked_process()  # before any tensor work
+    loaded = get_model(model, checkpoint, device, dtype)
+    used = set_threads(threads)
+    if guard_forked_process():  # again: set_threads must not give a fork more than one thread
+        used = 1
+    if compile and not loaded.dit.compiled:
+        loaded.dit.compile_blocks()
+    return loaded, used

@@ -118,3 +118,33 @@ def call_reward(reward_fn, obs, action, info) -> float:
     if not math.isfinite(value):
         raise ValueError(f"reward_fn: returned {value}; accepted: a finite float (the step was undone)")
     return value
+
+
+def parse_batched_actions(actions, num_envs: int) -> list:
+    """A vector env's batched action dict checked and split: one parsed action per world.
+
+    ``actions`` is ``{"move": (N,), "look": (N,), "event": N strings}`` (``event`` may be left out:
+    every world keeps its event). Messages name the world whose action is wrong.
+    """
+    if not isinstance(actions, dict):
+        raise TypeError(
+            f"actions: got {type(actions).__name__}; accepted: a dict of batched 'move', 'look' and 'event' "
+            "(see action_space)"
+        )
+    moves, looks = np.asarray(actions.get("move")), np.asarray(actions.get("look"))
+    events = actions.get("event", ("",) * num_envs)
+    if moves.shape != (num_envs,) or looks.shape != (num_envs,):
+        raise ValueError(
+            f"actions: got move shape {moves.shape} and look shape {looks.shape}; accepted: ({num_envs},) each"
+        )
+    if isinstance(events, str) or len(events) != num_envs:
+        raise ValueError(f"actions['event']: got {events!r}; accepted: a tuple of {num_envs} strings")
+    parsed = []
+    for i in range(num_envs):
+        try:
+            parsed.append(
+                parse_action({"move": moves[i].item(), "look": looks[i].item(), "event": events[i]})
+            )
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"world {i}: {exc}") from None
+    return parsed

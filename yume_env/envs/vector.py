@@ -17,15 +17,14 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from yume_env.envs.fork_safety import guard_forked_process
-from yume_env.envs.model_cache import get_decoder, get_model
+from yume_env.envs.model_cache import get_decoder, get_runtime_model
 from yume_env.envs.spaces import action_space
 from yume_env.envs.validation import (
     call_reward,
     check_episode_args,
     check_event,
     check_options,
-    parse_action,
+    parse_batched_actions,
 )
 from yume_env.envs.yume_world import (
     DEFAULT_IMAGE,
@@ -34,7 +33,6 @@ from yume_env.envs.yume_world import (
     observation_from,
     observation_space_for,
 )
-from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.images import load_image
 from yume_env.world.stream import WorldSnapshot, WorldStream
@@ -134,16 +132,7 @@ class YumeWorldVectorEnv(VectorEnv):
             DEFAULT_IMAGE if img is None and not p.strip() else img
             for img, p in zip(_per_world(image, num_envs, "image"), self.prompts)
         ]
-        check_threads(threads)  # before loading: a bad value fails fast
-        guard_forked_process()  # before any tensor work, and again after set_threads below
-        self.model = get_model(model, checkpoint, device, dtype)
-        self.threads = set_threads(threads)
-        if guard_forked_process():  # async vector workers are forks: see yume_env.envs.fork_safety
-            self.threads = 1
-        if compile is not False and compile is not True:
-            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
-        if compile and not self.model.dit.compiled:
-            self.model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
+        self.model, self.threads = get_runtime_model(model, checkpoint, device, dtype, threads, compile)
         self.stream = WorldStream(
             self.model,
             num_worlds=num_envs,
@@ -190,30 +179,7 @@ class YumeWorldVectorEnv(VectorEnv):
         return np.stack(obs)
 
     def _parse_actions(self, actions) -> list:
-        if not isinstance(actions, dict):
-            raise TypeError(
-                f"actions: got {type(actions).__name__}; accepted: a dict of batched 'move', 'look' and 'event' (see action_space)"
-            )
-        moves = np.asarray(actions.get("move"))
-        looks = np.asarray(actions.get("look"))
-        events = actions.get("event", ("",) * self.num_envs)
-        if moves.shape != (self.num_envs,) or looks.shape != (self.num_envs,):
-            raise ValueError(
-                f"actions: got move shape {moves.shape} and look shape {looks.shape}; accepted: ({self.num_envs},) each"
-            )
-        if isinstance(events, str) or len(events) != self.num_envs:
-            raise ValueError(
-                f"actions['event']: got {events!r}; accepted: a tuple of {self.num_envs} strings"
-            )
-        parsed = []
-        for i in range(self.num_envs):
-            try:
-                parsed.append(
-                    parse_action({"move": moves[i].item(), "look": looks[i].item(), "event": events[i]})
-                )
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"world {i}: {exc}") from None
-        return parsed
+        return parse_batched_actions(actions, self.num_envs)
 
     # ------------------------------------------------------------------ VectorEnv API
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from yume_env.envs.fork_safety import guard_forked_process
-from yume_env.envs.model_cache import get_decoder, get_model
+from yume_env.envs.model_cache import get_decoder, get_runtime_model
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import (
     call_reward,
@@ -20,7 +19,6 @@ from yume_env.envs.validation import (
     check_options,
     parse_action,
 )
-from yume_env.model.threads import check_threads, set_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
@@ -200,16 +198,7 @@ class YumeWorldEnv(gym.Env):
         self.render_mode = render_mode
         self.reward_fn = reward_fn
         self._max_episode_steps = max_episode_steps
-        check_threads(threads)  # before loading: a bad value fails fast
-        guard_forked_process()  # before any tensor work, and again after set_threads below
-        self._model = get_model(model, checkpoint, device, dtype)
-        self.threads = set_threads(threads)
-        if guard_forked_process():  # async vector workers are forks: see yume_env.envs.fork_safety
-            self.threads = 1
-        if compile is not False and compile is not True:
-            raise ValueError(f"compile: got {compile!r}; accepted: True or False")
-        if compile and not self._model.dit.compiled:
-            self._model.dit.compile_blocks()  # the model is shared: every env using it runs compiled
+        self._model, self.threads = get_runtime_model(model, checkpoint, device, dtype, threads, compile)
         self.stream = WorldStream(
             self._model,
             num_worlds=1,
