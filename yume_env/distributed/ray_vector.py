@@ -28,9 +28,8 @@ from gymnasium.vector.utils import batch_space
 from yume_env.distributed.errors import WorkerDiedError
 from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.shards import merge_infos, per_world, shard_indices, split_batch
-from yume_env.envs.validation import parse_batched_actions
+from yume_env.envs.validation import check_vector_args, parse_batched_actions
 
-_MODES = {m.value: m for m in AutoresetMode}
 #: Constructor arguments of the in-process vector envs that take one value per world.
 _PER_WORLD_KWARGS = ("image", "prompt")
 
@@ -97,16 +96,9 @@ class RayVectorEnv(VectorEnv):
         timeout_s: float | None = None,
         **env_kwargs,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
+        num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)
         if not isinstance(env_id, str) or env_id not in gym.registry:
             raise ValueError(f"env_id: got {env_id!r}; accepted: a registered id such as 'YumeWorld-v0'")
-        if isinstance(autoreset_mode, str):
-            if autoreset_mode not in _MODES:
-                raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(_MODES)}")
-            autoreset_mode = _MODES[autoreset_mode]
-        if not isinstance(autoreset_mode, AutoresetMode):
-            raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: an AutoresetMode")
         if snapshot_every is not None and (
             isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1
         ):

@@ -7,6 +7,7 @@ import numbers
 from collections.abc import Mapping
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
 from yume_env.world.stream import Action
@@ -148,3 +149,18 @@ def parse_batched_actions(actions, num_envs: int) -> list:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"world {i}: {exc}") from None
     return parsed
+
+
+def check_vector_args(num_envs, autoreset_mode) -> tuple[int, AutoresetMode]:
+    """A vector env's ``num_envs`` (an integer >= 1) and ``autoreset_mode`` (an ``AutoresetMode`` or
+    its value, e.g. ``"next_step"``), checked."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
+    modes = {m.value: m for m in AutoresetMode}
+    if isinstance(autoreset_mode, str):
+        if autoreset_mode not in modes:
+            raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(modes)}")
+        autoreset_mode = modes[autoreset_mode]
+    if not isinstance(autoreset_mode, AutoresetMode):
+        raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: an AutoresetMode")
+    return num_envs, autoreset_mode

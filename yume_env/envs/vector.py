@@ -24,6 +24,7 @@ from yume_env.envs.validation import (
     check_episode_args,
     check_event,
     check_options,
+    check_vector_args,
     parse_batched_actions,
 )
 from yume_env.envs.yume_world import (
@@ -36,8 +37,6 @@ from yume_env.envs.yume_world import (
 from yume_env.world.captions import SpeedFields
 from yume_env.world.images import load_image
 from yume_env.world.stream import WorldSnapshot, WorldStream
-
-_MODES = {m.value: m for m in AutoresetMode}
 
 
 def _per_world(value, n: int, name: str) -> list:
@@ -111,14 +110,7 @@ class YumeWorldVectorEnv(VectorEnv):
         reuse_history_kv: bool = False,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs: got {num_envs!r}; accepted: an integer >= 1")
-        if isinstance(autoreset_mode, str):
-            if autoreset_mode not in _MODES:
-                raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: {', '.join(_MODES)}")
-            autoreset_mode = _MODES[autoreset_mode]
-        if not isinstance(autoreset_mode, AutoresetMode):
-            raise ValueError(f"autoreset_mode: got {autoreset_mode!r}; accepted: an AutoresetMode")
+        num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn)
         self.num_envs = num_envs
         self.obs_mode = check_obs_mode(obs_mode)
