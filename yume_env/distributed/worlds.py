@@ -18,7 +18,8 @@ import numpy as np
 from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.ray_vector import SnapshotRef
 from yume_env.distributed.shards import shard_indices
-from yume_env.world.stream import Action, BlockOutput
+from yume_env.world.protocol import check_world_actions
+from yume_env.world.stream import Action, BlockOutput, check_world_index
 
 
 class RayWorlds:
@@ -92,12 +93,7 @@ class RayWorlds:
         return self.pool.gather(calls, self.worlds_of)
 
     def _local(self, index) -> tuple[int, int]:
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not 0 <= index < self.num_worlds
-        ):
-            raise IndexError(f"world index: got {index!r}; accepted: 0..{self.num_worlds - 1}")
+        check_world_index(index, self.num_worlds)
         k = int(self._worker_of[index])
         return k, self.shards[k].index(int(index))
 
@@ -113,13 +109,7 @@ class RayWorlds:
         return self._one(index, "stream_reset", image, prompt, seed)
 
     def step(self, actions: Sequence[Action | None]) -> list[BlockOutput | None]:
-        if len(actions) != self.num_worlds:
-            raise ValueError(
-                f"actions: got {len(actions)} entries; accepted: one per world ({self.num_worlds})"
-            )
-        for i, a in enumerate(actions):
-            if a is not None and not isinstance(a, Action):
-                raise TypeError(f"actions[{i}]: got {type(a).__name__}; accepted: Action or None")
+        check_world_actions(actions, self.num_worlds)
         calls = [
             (k, self.pool.handles[k].stream_step.remote([actions[i] for i in shard]))
             for k, shard in enumerate(self.shards)

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from yume_env.envs.procedural_env import YumeProceduralEnv
-from yume_env.world.stream import Action, BlockOutput
+from yume_env.world.protocol import check_world_actions
+from yume_env.world.stream import Action, BlockOutput, check_world_index
 
 
 class ProceduralWorlds:
@@ -52,13 +53,7 @@ class ProceduralWorlds:
         return self.envs[0].frames_per_block
 
     def _index(self, index) -> int:
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not 0 <= index < self.num_worlds
-        ):
-            raise IndexError(f"world index: got {index!r}; accepted: 0..{self.num_worlds - 1}")
-        return int(index)
+        return check_world_index(index, self.num_worlds)
 
     def reset(self, index: int, image=None, prompt: str = "", seed: int | None = None) -> BlockOutput:
         i = self._index(index)
@@ -70,13 +65,8 @@ class ProceduralWorlds:
         return BlockOutput(obs, None, info.get("caption", ""), info)
 
     def step(self, actions: Sequence[Action | None]) -> list[BlockOutput | None]:
-        if len(actions) != self.num_worlds:
-            raise ValueError(
-                f"actions: got {len(actions)} entries; accepted: one per world ({self.num_worlds})"
-            )
+        check_world_actions(actions, self.num_worlds)
         for i, a in enumerate(actions):
-            if a is not None and not isinstance(a, Action):
-                raise TypeError(f"actions[{i}]: got {type(a).__name__}; accepted: Action or None")
             if a is not None and self._last[i] is None:
                 raise RuntimeError(f"world {i}: step before reset; call reset first")
         outs: list[BlockOutput | None] = [None] * self.num_worlds

@@ -72,3 +72,12 @@ class BatchedWorlds(Protocol):
     def fork(self, source: int, target: int) -> None: ...
 
     def last_frames(self, index: int) -> np.ndarray | None: ...
+
+
+def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> None:
+    """``actions`` for :meth:`BatchedWorlds.step`: one :class:`Action` or ``None`` per world."""
+    if len(actions) != num_worlds:
+        raise ValueError(f"actions: got {len(actions)} entries; accepted: one per world ({num_worlds})")
+    for i, a in enumerate(actions):
+        if a is not None and not isinstance(a, Action):
+            raise TypeError(f"actions[{i}]: got {type(a).__name__}; accepted: Action or None")

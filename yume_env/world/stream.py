@@ -170,6 +170,13 @@ def _full_block(frames: np.ndarray, count: int) -> np.ndarray:
     return np.concatenate([np.repeat(frames[:1], missing, axis=0), frames])
 
 
+def check_world_index(index, num_worlds: int) -> int:
+    """``index`` as a world index of a backend holding ``num_worlds`` worlds (IndexError otherwise)."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < num_worlds:
+        raise IndexError(f"world index: got {index!r}; accepted: 0..{num_worlds - 1}")
+    return int(index)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -293,13 +300,7 @@ class WorldStream:
         return self.worlds[self._index(index)].generator is not None
 
     def _index(self, index: int) -> int:
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not 0 <= index < self.num_worlds
-        ):
-            raise IndexError(f"world index: got {index!r}; accepted: 0..{self.num_worlds - 1}")
-        return int(index)
+        return check_world_index(index, self.num_worlds)
 
     # ------------------------------------------------------------------ reset
     def reset(
