@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,31 +11,12 @@ import numpy as np
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import check_event
 from yume_env.envs.validation import parse_action as _parse_action
-from yume_env.procedural import camera as cam
-from yume_env.procedural import events as ev
-from yume_env.procedural.renderer import Renderer
-from yume_env.procedural.scene import BALLOON, Scene
+from yume_env.procedural.world import Milliseconds, ProceduralWorld, check_number
 from yume_env.world.captions import render_caption as _render_caption
 
+__all__ = ["OBS_MODES", "Milliseconds", "YumeProceduralEnv", "parse_action", "render_caption"]
+
 OBS_MODES = ("frames", "last_frame")
-_STATE_VERSION = 1
-#: Balloon radius (metres), height above the eye (metres) and preferred distance ahead (metres).
-_BALLOON = (0.8, 0.9, 6.0)
-
-
-class Milliseconds(float):
-    """A duration in milliseconds. Durations measure the machine, not the world, so any two of them
-    compare equal: infos of identical worlds are equal even when one step ran slower."""
-
-    def __eq__(self, other):
-        if isinstance(other, Milliseconds):
-            return True
-        return float.__eq__(self, other)
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    __hash__ = float.__hash__
 
 
 def render_caption(move: int, look: int, event: str) -> str:
@@ -50,22 +28,6 @@ def parse_action(action) -> tuple[int, int, str]:
     """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``)."""
     a = _parse_action(action)
     return a.move, a.look, a.event
-
-
-def _number(name: str, value, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False):
-    kind = "an integer" if integer else "a number"
-    ok_type = (
-        isinstance(value, int | np.integer)
-        if integer
-        else isinstance(value, int | float | np.integer | np.floating)
-    )
-    if isinstance(value, bool | np.bool_) or not ok_type:
-        raise TypeError(f"{name}: got {value!r} ({type(value).__name__}); accepted: {kind} in {lo}..{hi}")
-    v = int(value) if integer else float(value)
-    if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-        rng = f"greater than {lo} and at most {hi}" if lo_open else f"in {lo}..{hi}"
-        raise ValueError(f"{name}: got {value!r}; accepted: {kind} {rng}")
-    return v
 
 
 class YumeProceduralEnv(gym.Env):
@@ -179,7 +141,10 @@ class YumeProceduralEnv(gym.Env):
     ``caption`` (rendered by :func:`render_caption`), ``event`` (the current event text),
     ``event_applied`` (catalog event name or ``None``), ``effects`` (level 0..1 of each effect
     at the block's last frame), ``block_index`` (0 after reset), ``frames`` (``T``), ``seed``
-    (the scene seed), ``collided`` (a wall stopped or deflected the motion), ``render_ms``, and
+    (the scene seed), ``collided`` (a wall stopped or deflected the motion), ``timing``
+    (:class:`~yume_env.procedural.world.RenderTiming`: ``timing.render_ms``, the milliseconds
+    spent rendering; any two timings compare and hash equal, so the infos of identical worlds are
+    equal), ``render_ms`` (the same number as a float, deprecated: use ``timing.render_ms``), and
     the camera ground truth per frame: ``position`` ``(T, 3)`` metres (x east, y up, z north),
     ``yaw`` ``(T,)`` degrees clockwise from north, ``pitch`` ``(T,)`` degrees, up positive.
 
@@ -187,7 +152,10 @@ class YumeProceduralEnv(gym.Env):
 
     ``start_image()`` is the episode's first frame (to start YumeWorld-v0 from the same place);
     ``snapshot()`` / ``restore(state)`` save and restore the whole world state (pose, effects,
-    balloon, RNG, counters), so a world can be forked and replayed exactly.
+    balloon, RNG, counters), so a world can be forked and replayed exactly. The world itself
+    (state and stepping, no Gymnasium) is :class:`yume_env.procedural.world.ProceduralWorld`;
+    :class:`yume_env.procedural.worlds.ProceduralWorlds` holds N of them behind the batched world
+    protocol, with the same snapshots.
 
     ## Version History
 
@@ -211,50 +179,48 @@ class YumeProceduralEnv(gym.Env):
         render_mode: str | None = None,
         render_threads: int | None = None,
     ):
-        if (
-            not isinstance(resolution, tuple | list)
-            or len(resolution) != 2
-            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in resolution)
-            or not all(16 <= int(v) <= 2048 for v in resolution)
-        ):
-            raise ValueError(
-                f"resolution: got {resolution!r}; accepted: (height, width), integers in 16..2048"
-            )
-        self.height, self.width = (int(v) for v in resolution)
-        self.frames_per_block = _number("frames_per_block", frames_per_block, 1, 256, integer=True)
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode: got {obs_mode!r}; accepted: {', '.join(OBS_MODES)}")
-        self.obs_mode = obs_mode
-        self.move_speed = _number("move_speed", move_speed, 0, 100)
-        self.turn_speed = _number("turn_speed", turn_speed, 0, 180)
-        self.tilt_speed = _number("tilt_speed", tilt_speed, 0, 90)
-        self.pitch_limit = _number("pitch_limit", pitch_limit, 0, 60)
-        fov = _number("fov_deg", fov_deg, 30, 120)
         if max_episode_steps is not None:
-            max_episode_steps = _number("max_episode_steps", max_episode_steps, 1, 2**62, integer=True)
-        self.max_episode_steps = max_episode_steps
+            max_episode_steps = check_number("max_episode_steps", max_episode_steps, 1, 2**62, integer=True)
         if reward_fn is not None and not callable(reward_fn):
             raise TypeError(
                 f"reward_fn: got {type(reward_fn).__name__}; accepted: None or reward_fn(obs, action, info) -> float"
             )
-        self.reward_fn = reward_fn
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array', 'rgb_array_list'"
             )
+        # the world checks its own arguments (resolution, frames_per_block, speeds, fov, threads)
+        self.world = ProceduralWorld(
+            resolution,
+            frames_per_block,
+            move_speed,
+            turn_speed,
+            tilt_speed,
+            pitch_limit,
+            fov_deg,
+            render_threads,
+        )
+        self.obs_mode = obs_mode
+        self.max_episode_steps = max_episode_steps
+        self.reward_fn = reward_fn
         self.render_mode = render_mode
         self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
-        if render_threads is not None:
-            render_threads = _number("render_threads", render_threads, 1, 64, integer=True)
-
         self.action_space = action_space()
         if obs_mode == "frames":
             self.observation_space = frames_space(self.frames_per_block, self.height, self.width)
         else:
             self.observation_space = last_frame_space(self.height, self.width)
-        self._renderer = Renderer(self.height, self.width, fov_deg=fov, threads=render_threads)
-        self._scene: Scene | None = None
-        self._state: dict | None = None
+
+    # the world's settings, read-only here
+    height = property(lambda self: self.world.height, doc="Frame height in pixels.")
+    width = property(lambda self: self.world.width, doc="Frame width in pixels.")
+    frames_per_block = property(lambda self: self.world.frames_per_block, doc="Frames per step.")
+    move_speed = property(lambda self: self.world.move_speed, doc="Metres per block.")
+    turn_speed = property(lambda self: self.world.turn_speed, doc="Pan degrees per block.")
+    tilt_speed = property(lambda self: self.world.tilt_speed, doc="Tilt degrees per block.")
+    pitch_limit = property(lambda self: self.world.pitch_limit, doc="Largest absolute pitch (degrees).")
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -268,121 +234,32 @@ class YumeProceduralEnv(gym.Env):
             raise ValueError(f"options: got unknown keys {sorted(map(str, unknown))}; accepted: 'event'")
         text = check_event(options.get("event", ""), "options['event']")
         super().reset(seed=seed)
-        scene_seed = int(self.np_random.integers(0, 2**31 - 1))
-        scene = (
-            self._scene if self._scene is not None and self._scene.seed == scene_seed else Scene(scene_seed)
-        )
-        x, z, yaw, pitch = scene.start_pose()
-        pose = np.array([x, cam.EYE_HEIGHT, z, yaw, pitch], np.float64)
-        event = ev.match_event(text)
-        levels = ev.target_levels(ev.initial_levels(), event)
-        balloon = self._place_balloon(scene, pose) if event is not None and event.name == "balloon" else None
-        t0 = time.perf_counter()
-        frame = self._render(scene, pose[None], levels[None], balloon, np.zeros(1, np.int64))[0]
-        ms = (time.perf_counter() - t0) * 1e3
-        self._scene = scene
-        self._state = {
-            "scene_seed": scene_seed,
-            "pose": pose,
-            "levels": levels,
-            "balloon": balloon,
-            "event": text.strip(),
-            "block_index": 0,
-            "frame_count": 0,
-            "start_image": frame,
-            "last_frame": frame,
-        }
-        self._frame_list = [frame.copy()] if self.render_mode == "rgb_array_list" else []
-        T = self.frames_per_block
-        poses = np.repeat(pose[None], T, axis=0)
-        info = self._info(
-            render_caption(0, 0, text), text.strip(), event, poses, False, ms, 0, levels, scene_seed
-        )
-        obs = np.repeat(frame[None], T, axis=0) if self.obs_mode == "frames" else frame.copy()
-        return obs, info
+        block = self.world.reset(event=text, rng=self.np_random)  # the world draws from np_random
+        start = block.frames[0]
+        self._frame_list = [start.copy()] if self.render_mode == "rgb_array_list" else []
+        obs = block.frames if self.obs_mode == "frames" else start.copy()
+        return obs, block.info
 
     def step(self, action):
-        if self._state is None:
+        if not self.world.is_reset:
             raise gym.error.ResetNeeded("step() called before reset(): call env.reset(seed=...) first")
-        st = self._state
-        if self.max_episode_steps is not None and st["block_index"] >= self.max_episode_steps:
+        if self.max_episode_steps is not None and self.world.block_index >= self.max_episode_steps:
             raise gym.error.ResetNeeded(
                 f"step(): the episode was truncated after max_episode_steps={self.max_episode_steps} blocks; call reset()"
             )
         move, look, text = parse_action(action)
-        rng_state = copy.deepcopy(self.np_random.bit_generator.state)
+        mark = self.world.mark()
         try:
-            return self._step(st, move, look, text, action)
+            block = self.world.step(move, look, text)
+            frames, info = block.frames, block.info
+            obs = frames if self.obs_mode == "frames" else frames[-1].copy()
+            reward = 0.0 if self.reward_fn is None else float(self.reward_fn(obs, action, info))
         except BaseException:
-            self.np_random.bit_generator.state = rng_state  # a failed step leaves the world as it was
+            self.world.rollback(mark)  # a failed step (or reward) leaves the world as it was
             raise
-
-    def _step(self, st, move, look, text, action):
-        scene = self._scene
-        T = self.frames_per_block
-        event = ev.match_event(text)
-        current = st["event"] if text == "" else text.strip()
-        start = st["levels"]
-        target = ev.target_levels(start, event)
-        balloon = st["balloon"]
-        if (
-            event is not None
-            and event.name == "balloon"
-            and (balloon is None or ev.level(start, "balloon") == 0)
-        ):
-            balloon = self._place_balloon(scene, st["pose"])
-        if balloon is None:
-            target[ev.CHANNELS.index("balloon")] = 0.0
-        pose0 = st["pose"]
-        fp = scene.colliders_near(
-            pose0[0], pose0[2], self.move_speed + 4.0, cam.BODY_RADIUS, cam.EYE_HEIGHT + 0.3
-        )
-        poses, collided = cam.move_block(
-            pose0,
-            move,
-            look,
-            T,
-            self.move_speed,
-            self.turn_speed,
-            self.tilt_speed,
-            self.pitch_limit,
-            cam.box_blocker(fp),
-        )
-        ramp = ev.level_ramp(start, target, T)
-        t0 = time.perf_counter()
-        frames = self._render(scene, poses, ramp, balloon, st["frame_count"] + 1 + np.arange(T))
-        ms = (time.perf_counter() - t0) * 1e3
-        info = self._info(
-            render_caption(move, look, current),
-            current,
-            event,
-            poses,
-            collided,
-            ms,
-            st["block_index"] + 1,
-            target,
-            st["scene_seed"],
-        )
-        obs = frames if self.obs_mode == "frames" else frames[-1].copy()
-        reward = 0.0 if self.reward_fn is None else float(self.reward_fn(obs, action, info))
-        # commit
-        if ev.level(target, "balloon") == 0:
-            balloon = None
-        self._state = {
-            **st,
-            "pose": poses[-1].copy(),
-            "levels": target,
-            "balloon": balloon,
-            "event": current,
-            "block_index": st["block_index"] + 1,
-            "frame_count": st["frame_count"] + T,
-            "last_frame": frames[-1].copy(),
-        }
         if self.render_mode == "rgb_array_list":
             self._frame_list.extend(f.copy() for f in frames)
-        truncated = (
-            self.max_episode_steps is not None and self._state["block_index"] >= self.max_episode_steps
-        )
+        truncated = self.max_episode_steps is not None and self.world.block_index >= self.max_episode_steps
         return obs, reward, False, bool(truncated), info
 
     def render(self):
@@ -391,107 +268,31 @@ class YumeProceduralEnv(gym.Env):
                 "render() called without a render_mode; create the env with render_mode='rgb_array' to get frames"
             )
             return None
-        if self._state is None:
+        if not self.world.is_reset:
             raise gym.error.ResetNeeded("render() called before reset(): call env.reset(seed=...) first")
         if self.render_mode == "rgb_array_list":
             frames, self._frame_list = self._frame_list, []
             return frames
-        return self._state["last_frame"].copy()
+        return self.world.last_frame()
 
     def close(self):
-        self._renderer.close()
+        self.world.close()
         super().close()
 
     # ---- extras --------------------------------------------------------------------------------
     def start_image(self) -> np.ndarray:
         """The episode's first frame, ``(H, W, 3)`` uint8 (use it to start YumeWorld-v0 here)."""
-        if self._state is None:
+        if not self.world.is_reset:
             raise gym.error.ResetNeeded("start_image() called before reset(): call env.reset(seed=...) first")
-        return self._state["start_image"].copy()
+        return self.world.start_image()
 
     def snapshot(self) -> dict:
         """The whole world state (pose, effects, balloon, event text, RNG, counters, frames) as a dict."""
-        if self._state is None:
+        if not self.world.is_reset:
             raise gym.error.ResetNeeded("snapshot() called before reset(): call env.reset(seed=...) first")
-        state = copy.deepcopy(self._state)
-        state["version"] = _STATE_VERSION
-        state["rng"] = copy.deepcopy(self.np_random.bit_generator.state)
-        state["resolution"] = (self.height, self.width)
-        return state
+        return self.world.snapshot()
 
     def restore(self, state: dict) -> None:
         """Go back to a :meth:`snapshot` (of this env or one built with the same resolution)."""
-        need = {
-            "version",
-            "rng",
-            "resolution",
-            "scene_seed",
-            "pose",
-            "levels",
-            "balloon",
-            "event",
-            "block_index",
-            "frame_count",
-            "start_image",
-            "last_frame",
-        }
-        if not isinstance(state, Mapping) or not need <= set(state):
-            got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
-            raise ValueError(
-                f"state: got {got}; accepted: a dict returned by snapshot() (keys {sorted(need)})"
-            )
-        if state["version"] != _STATE_VERSION:
-            raise ValueError(f"state['version']: got {state['version']!r}; accepted: {_STATE_VERSION}")
-        if tuple(state["resolution"]) != (self.height, self.width):
-            raise ValueError(
-                f"state['resolution']: got {tuple(state['resolution'])}; accepted: this env's {(self.height, self.width)}"
-            )
-        rng = np.random.Generator(np.random.PCG64())
-        rng.bit_generator.state = copy.deepcopy(state["rng"])
-        new = {k: copy.deepcopy(state[k]) for k in need - {"version", "rng", "resolution"}}
-        if self._scene is None or self._scene.seed != new["scene_seed"]:
-            self._scene = Scene(new["scene_seed"])
-        self._np_random = rng
-        self._state = new
-
-    # ---- internals -----------------------------------------------------------------------------
-    def _place_balloon(self, scene: Scene, pose: np.ndarray) -> np.ndarray:
-        """Balloon centre ahead of ``pose``: up to 6 m ahead, nearer when a wall is in the way."""
-        radius, above, ahead = _BALLOON
-        fwd, right = cam.heading(pose[3])
-        side = float(self.np_random.uniform(-0.6, 0.6))
-        fp = scene.colliders_near(pose[0], pose[2], ahead + 2.0, radius + 0.3, 1e9)
-        blocked = cam.box_blocker(fp)
-        dist = ahead
-        while dist > 2.0:
-            x, z = pose[[0, 2]] + fwd * dist + right * side
-            if not blocked(x, z):
-                break
-            dist -= 0.5
-        x, z = pose[[0, 2]] + fwd * dist + right * side
-        return np.array([x, cam.EYE_HEIGHT + above, z], np.float64)
-
-    def _render(self, scene, poses, levels, balloon, frame_ids) -> np.ndarray:
-        atms = [ev.atmosphere(lv, scene.sun_azimuth) for lv in levels]
-        extra = None
-        if balloon is not None:
-            radius = _BALLOON[0] * levels[:, ev.CHANNELS.index("balloon")]
-            spheres = np.concatenate([np.broadcast_to(balloon, (len(levels), 3)), radius[:, None]], axis=1)
-            extra = (spheres[:, None, :], np.array([BALLOON]), np.array([[0.86, 0.06, 0.05]]))
-        return self._renderer.render(scene, poses, atms, frame_ids, extra)
-
-    def _info(self, caption, current, event, poses, collided, ms, block_index, levels, scene_seed) -> dict:
-        return {
-            "caption": caption,
-            "event": current,
-            "event_applied": None if event is None else event.name,
-            "effects": {name: float(v) for name, v in zip(ev.CHANNELS, levels)},
-            "block_index": block_index,
-            "frames": self.frames_per_block,
-            "seed": scene_seed,
-            "collided": bool(collided),
-            "render_ms": Milliseconds(ms),
-            "position": poses[:, :3].copy(),
-            "yaw": poses[:, 3].copy(),
-            "pitch": poses[:, 4].copy(),
-        }
+        self.world.restore(state)
+        self._np_random = self.world.rng  # np_random continues where the snapshot's generator was

@@ -9,36 +9,8 @@ from collections.abc import Mapping
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
+from yume_env.action_checks import check_event, check_look, check_move
 from yume_env.world.stream import Action
-
-_CHARSET = frozenset(EVENT_CHARSET)
-
-
-def _index(name: str, value, size: int, labels) -> int:
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"action[{name!r}]: got {value!r} ({type(value).__name__}); accepted: an integer 0..{size - 1}"
-        )
-    if not 0 <= int(value) < size:
-        raise ValueError(f"action[{name!r}]: got {int(value)}; accepted: 0..{size - 1} ({', '.join(labels)})")
-    return int(value)
-
-
-def check_event(value, name: str = "action['event']") -> str:
-    """Event text: printable ASCII (incl. space and punctuation), at most EVENT_MAX_LENGTH characters."""
-    if isinstance(value, np.str_):
-        value = str(value)
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: got {type(value).__name__}; accepted: str (empty keeps the current event)")
-    if len(value) > EVENT_MAX_LENGTH:
-        raise ValueError(f"{name}: got {len(value)} characters; accepted: at most {EVENT_MAX_LENGTH}")
-    bad = sorted({c for c in value if c not in _CHARSET})
-    if bad:
-        raise ValueError(f"{name}: got characters {bad!r}; accepted: printable ASCII (space to '~')")
-    return value
 
 
 def check_options(options, accepted: tuple[str, ...]) -> dict:
@@ -69,8 +41,8 @@ def parse_action(action) -> Action:
             raise ValueError(
                 f"action: missing key {key!r}; accepted: a dict with 'move', 'look' and optional 'event'"
             )
-    move = _index("move", action["move"], len(MOVES), MOVES)
-    look = _index("look", action["look"], len(LOOKS), LOOKS)
+    move = check_move(action["move"])
+    look = check_look(action["look"])
     event = check_event(action.get("event", ""))
     return Action(move, look, event)
 

@@ -4,6 +4,10 @@
 - :mod:`.camera`: pose, per-frame motion of one block, collisions.
 - :mod:`.events`: the event catalog (free text -> effect) and the lighting/weather it produces.
 - :mod:`.renderer`: frames of a scene from camera poses.
+- :mod:`.world`: :class:`ProceduralWorld`, one world's state and stepping (reset, step,
+  snapshot/restore, mark/rollback).
+- :mod:`.worlds`: :class:`ProceduralWorlds`, N worlds behind the batched world protocol
+  (:class:`yume_env.world.protocol.BatchedWorlds`).
 
 The Gymnasium environment built on these is ``YumeProcedural-v0``
 (:class:`yume_env.envs.procedural_env.YumeProceduralEnv`).
@@ -13,5 +17,19 @@ from yume_env.procedural.camera import EYE_HEIGHT, move_block
 from yume_env.procedural.events import CATALOG, CHANNELS, Event, match_event
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import Scene
+from yume_env.procedural.world import ProceduralWorld, RenderTiming
+from yume_env.procedural.worlds import ProceduralWorlds
 
-__all__ = ["CATALOG", "CHANNELS", "EYE_HEIGHT", "Event", "Renderer", "Scene", "match_event", "move_block"]
+__all__ = [
+    "CATALOG",
+    "CHANNELS",
+    "EYE_HEIGHT",
+    "Event",
+    "ProceduralWorld",
+    "ProceduralWorlds",
+    "Renderer",
+    "RenderTiming",
+    "Scene",
+    "match_event",
+    "move_block",
+]
