@@ -285,6 +285,37 @@ def test_benchmark_policies_and_bad_arguments(tiny_suite, tmp_path):
         run_benchmark("random", tasks=tiny_suite, estimator={"thresholds": {"roll": 1}})
 
 
+def test_benchmark_worlds_are_built_from_their_env_ids(tiny_suite):
+    from yume_env.envs.procedural_env import YumeProceduralEnv
+    from yume_env.evaluation import make_env
+    from yume_env.evaluation.worlds import WORLDS, benchmark_world, start_image
+
+    assert WORLDS == ("procedural", "tiny", "yume")
+    env = make_env("procedural", resolution=(32, 48), frames_per_block=4)
+    assert env.spec.id == "YumeProcedural-v0" and isinstance(env.unwrapped, YumeProceduralEnv)
+    task = tiny_suite[0]
+    procedural = benchmark_world("procedural")
+    obs, info = procedural.start(env, task, seed=5, image_cache={})
+    assert procedural.world_seed(task, 5) == task.seed and obs.shape == (4, 32, 48, 3)
+    # the procedural world starts at the task's scene seed: the same first frame a generated world gets
+    np.testing.assert_array_equal(obs[0], start_image(task, (32, 48), {}))
+    env.close()
+    tiny = benchmark_world("tiny")
+    assert tiny.world_seed(task, 5) == 5 and not tiny.ground_truth
+    assert tiny.env_arguments(resolution=(32, 64)) == {"model": "tiny", "resolution": (32, 64)}
+    assert benchmark_world("yume").env_arguments(checkpoint="ck") == {
+        "model": "yume-1.5-5b",
+        "checkpoint": "ck",
+    }
+    with pytest.raises(ValueError, match="model/checkpoint: got a value for world='procedural'"):
+        make_env("procedural", model="tiny")
+    with pytest.raises(ValueError, match="world: got 'mars'; accepted: procedural, tiny, yume"):
+        make_env("mars")
+    own = YumeProceduralEnv(resolution=(32, 48))
+    own.reset(seed=task.seed)
+    np.testing.assert_array_equal(own.start_image(), start_image(task, (32, 48), {}))
+
+
 # ------------------------------------------------------------------------------ CLI
 def test_eval_cli_writes_tables_plots_and_videos(tmp_path, capsys):
     out = tmp_path / "eval"

@@ -41,8 +41,8 @@ import numpy as np
 from yume_env.actions import LOOKS, MOVES
 from yume_env.evaluation.motion import AXES, axis_agreement, estimate_block_motion
 from yume_env.evaluation.tasks import Task, TaskError, default_tasks, load_tasks
+from yume_env.evaluation.worlds import WORLDS, BenchmarkWorld, benchmark_world  # noqa: F401  (WORLDS: its old home)
 
-WORLDS = ("procedural", "tiny", "yume")
 POLICY_NAMES = ("random", "rule", "expected", "scripted:FILE", "module:Class")
 
 
@@ -392,42 +392,9 @@ def policy_name(policy) -> str:
 
 # ----------------------------------------------------------------------------------------- worlds
 def make_env(world: str, model=None, checkpoint=None, **env_kwargs):
-    """The env of a benchmark world: ``YumeProceduralEnv`` or ``YumeWorldEnv`` (tiny or 5B model)."""
-    if world not in WORLDS:
-        raise ValueError(f"world: got {world!r}; accepted: {', '.join(WORLDS)}")
-    if world == "procedural":
-        from yume_env.envs.procedural_env import YumeProceduralEnv
-
-        if model is not None or checkpoint is not None:
-            raise ValueError("model/checkpoint: got a value for world='procedural'; it has no model")
-        return YumeProceduralEnv(**env_kwargs)
-    from yume_env.envs.yume_world import YumeWorldEnv
-
-    if world == "tiny":
-        return YumeWorldEnv(model=model or "tiny", checkpoint=checkpoint, **env_kwargs)
-    if checkpoint is None and not hasattr(model, "preset"):
-        raise ValueError(
-            "checkpoint: world='yume' needs the official Yume-5B-720P folder (checkpoint=...); "
-            "use world='tiny' for the small CPU model"
-        )
-    return YumeWorldEnv(model=model or "yume-1.5-5b", checkpoint=checkpoint, **env_kwargs)
-
-
-def _start_image(task: Task, resolution: tuple[int, int], cache: dict):
-    path = task.image_path()
-    if path is not None:
-        return path
-    key = (task.seed, resolution)
-    if key not in cache:
-        from yume_env.envs.procedural_env import YumeProceduralEnv
-
-        penv = YumeProceduralEnv(resolution=resolution)
-        try:
-            penv.reset(seed=task.seed)
-            cache[key] = penv.start_image()
-        finally:
-            penv.close()
-    return cache[key]
+    """The env of a benchmark world, ``gym.make`` of its env id (see :mod:`yume_env.evaluation.worlds`):
+    ``YumeProcedural-v0`` for ``"procedural"``, ``YumeWorld-v0`` with the tiny or 5B model otherwise."""
+    return benchmark_world(world).make(model=model, checkpoint=checkpoint, **env_kwargs)
 
 
 def _event_name(text: str | None) -> str | None:
@@ -486,8 +453,7 @@ def run_benchmark(
     A task whose policy or step raises is recorded with its error (its remaining blocks count as
     not followed) and the run goes on.
     """
-    if world not in WORLDS:
-        raise ValueError(f"world: got {world!r}; accepted: {', '.join(WORLDS)}")
+    kind = benchmark_world(world)
     if tasks is None:
         tasks = default_tasks()
     elif isinstance(tasks, str | Path):
@@ -523,7 +489,7 @@ def run_benchmark(
     try:
         for seed in seeds:
             for task in tasks:
-                ep, frames = _run_episode(env, world, policy, task, int(seed), est_kwargs, image_cache, bar)
+                ep, frames = _run_episode(env, kind, policy, task, int(seed), est_kwargs, image_cache, bar)
                 episodes.append(ep)
                 if keep_frames and frames:
                     if best is None or ep.score > best[0]:
@@ -563,20 +529,15 @@ def run_benchmark(
     return result
 
 
-def _run_episode(env, world, policy, task: Task, seed: int, est_kwargs, image_cache, bar):
+def _run_episode(env, kind: BenchmarkWorld, policy, task: Task, seed: int, est_kwargs, image_cache, bar):
     t0 = time.perf_counter()
-    world_seed = task.seed if world == "procedural" else seed
-    ep = EpisodeScore(task, seed, world_seed)
+    ep = EpisodeScore(task, seed, kind.world_seed(task, seed))
     frames: list[np.ndarray] = []
-    want_event = _event_name(task.event) if world == "procedural" else None
+    want_event = _event_name(task.event) if kind.ground_truth else None
     applied: list[str] = []
     played = 0
     try:
-        if world == "procedural":
-            obs, info = env.reset(seed=task.seed)
-        else:
-            image = _start_image(task, tuple(env.unwrapped.stream.resolution), image_cache)
-            obs, info = env.reset(seed=seed, options={"image": image})
+        obs, info = kind.start(env, task, seed, image_cache)
         if hasattr(policy, "start_task"):
             policy.start_task(task)
         policy.reset(task.instruction, seed=seed)

@@ -34,6 +34,7 @@ from yume_env.evaluation.benchmark import (
 )
 from yume_env.evaluation.motion import AXES, resolve_thresholds
 from yume_env.evaluation.tasks import TaskError, load_tasks, select_tasks
+from yume_env.evaluation.worlds import MODEL_ARGUMENTS, benchmark_world
 from yume_env.world.images import parse_resolution
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -133,14 +134,15 @@ def _env_kwargs(args) -> dict:
     res = _resolution(args.resolution)
     if res is not None:
         kw["resolution"] = res
-    if args.world == "procedural":
-        for name in ("checkpoint", "device", "dtype", "steps"):
+    kind = benchmark_world(args.world)
+    if not kind.has_model:
+        for name in MODEL_ARGUMENTS:
             if getattr(args, name) is not None:
-                raise UsageError(f"--{name}: not used by world 'procedural' (it has no model); leave it out")
+                raise UsageError(f"--{name}: not used by world {kind.name!r} (it has no model); leave it out")
         return kw
-    if args.world == "yume" and args.checkpoint is None:
-        raise UsageError("--checkpoint: world 'yume' needs the official Yume-5B-720P folder")
-    for name in ("checkpoint", "device", "dtype", "steps"):
+    if kind.needs_checkpoint and args.checkpoint is None:
+        raise UsageError(f"--checkpoint: world {kind.name!r} needs the official Yume-5B-720P folder")
+    for name in MODEL_ARGUMENTS:
         if getattr(args, name) is not None:
             kw[name] = getattr(args, name)
     return kw
@@ -210,11 +212,8 @@ def _safe(name: str) -> str:
 def _write_minari(args, recorder, env_kwargs: dict, names: list[str]) -> None:
     from yume_env.datasets import env_spec_for, write_dataset
 
-    if args.world == "procedural":
-        spec = env_spec_for("YumeProcedural-v0", **env_kwargs)
-    else:
-        model = "tiny" if args.world == "tiny" else "yume-1.5-5b"
-        spec = env_spec_for("YumeWorld-v0", model=model, **env_kwargs)
+    kind = benchmark_world(args.world)
+    spec = env_spec_for(kind.env_id, **kind.env_arguments(**env_kwargs))
     recorder.finish_episode()
     if not recorder.episodes:
         print(f"yume-world eval: no episode was played; dataset {args.minari} not written", file=sys.stderr)
@@ -244,7 +243,7 @@ def run(args, argv: list[str]) -> int:
     try:
         tasks = select_tasks(load_tasks(args.tasks), args.task, args.limit)
         for t in tasks:  # start images must exist before anything runs
-            if args.world != "procedural":
+            if not benchmark_world(args.world).ground_truth:
                 t.image_path()
         policies = [make_policy(s, seed=seeds[0]) for s in specs]
     except (TaskError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
