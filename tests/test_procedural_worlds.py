@@ -3,6 +3,9 @@ batch invariance, fork/restore, transactional mark/rollback, bad input, and the 
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -196,12 +199,19 @@ def test_timings_compare_equal_and_keep_the_hash_contract():
     for inf in (info, info2):
         assert isinstance(inf["timing"], RenderTiming) and isinstance(inf["render_ms"], Milliseconds)
         assert float(inf["render_ms"]) == inf["timing"].render_ms > 0
+        assert f"{inf['render_ms']:.3f}" == f"{inf['timing'].render_ms:.3f}"
     env.close()
+    assert info == {**info, "timing": RenderTiming(1e9), "render_ms": Milliseconds(-1.0)}
     values = [
         Milliseconds(1.0),
         Milliseconds(250.5),
         1.0,
         250.5,
+        1,
+        np.float64(1.0),
+        np.float32(250.5),
+        Fraction(1),
+        Decimal(1),
         RenderTiming(1.0),
         RenderTiming(250.5),
         BlockTiming(decode_ms=1.0),
@@ -213,6 +223,11 @@ def test_timings_compare_equal_and_keep_the_hash_contract():
             if a == b:
                 assert hash(a) == hash(b), (a, b)
     assert Milliseconds(1.0) == Milliseconds(250.5) and RenderTiming(1.0) == RenderTiming(250.5)
-    assert Milliseconds(1.0) != 1.0 and 1.0 != Milliseconds(1.0)  # a timing is not a plain number
+    assert Milliseconds(1.0) != 1.0 and np.float64(1.0) != Milliseconds(1.0)  # not a plain number
     assert len({Milliseconds(1.0), Milliseconds(2.0)}) == 1 and len({RenderTiming(1.0), RenderTiming(2)}) == 1
-    assert float(Milliseconds(2.5)) + 1 == 3.5 and RenderTiming(2.5).as_dict() == {"render_ms": 2.5}
+    assert RenderTiming(2.5).as_dict() == {"render_ms": 2.5} and RenderTiming(2.5).total_ms == 2.5
+    # the deprecated number behaviour still works, with a warning
+    with pytest.warns(DeprecationWarning, match=r"read info\['timing'\].render_ms"):
+        assert Milliseconds(2.5) + 1 == 3.5
+    with pytest.warns(DeprecationWarning):
+        assert 10 / Milliseconds(2.5) == 4.0 and Milliseconds(2.5) > 0

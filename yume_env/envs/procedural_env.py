@@ -11,7 +11,8 @@ import numpy as np
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import check_event
 from yume_env.envs.validation import parse_action as _parse_action
-from yume_env.procedural.world import Milliseconds, ProceduralWorld, check_number
+from yume_env.procedural.timing import Milliseconds
+from yume_env.procedural.world import ProceduralWorld, check_number
 from yume_env.world.captions import render_caption as _render_caption
 
 __all__ = ["OBS_MODES", "Milliseconds", "YumeProceduralEnv", "parse_action", "render_caption"]
@@ -142,9 +143,10 @@ class YumeProceduralEnv(gym.Env):
     ``event_applied`` (catalog event name or ``None``), ``effects`` (level 0..1 of each effect
     at the block's last frame), ``block_index`` (0 after reset), ``frames`` (``T``), ``seed``
     (the scene seed), ``collided`` (a wall stopped or deflected the motion), ``timing``
-    (:class:`~yume_env.procedural.world.RenderTiming`: ``timing.render_ms``, the milliseconds
+    (:class:`~yume_env.procedural.timing.RenderTiming`: ``timing.render_ms``, the milliseconds
     spent rendering; any two timings compare and hash equal, so the infos of identical worlds are
-    equal), ``render_ms`` (the same number as a float, deprecated: use ``timing.render_ms``), and
+    equal), ``render_ms`` (deprecated: the same time as a :class:`Milliseconds`; ``float()`` of it
+    still works, arithmetic warns; read ``timing.render_ms``), and
     the camera ground truth per frame: ``position`` ``(T, 3)`` metres (x east, y up, z north),
     ``yaw`` ``(T,)`` degrees clockwise from north, ``pitch`` ``(T,)`` degrees, up positive.
 

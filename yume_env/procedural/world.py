@@ -17,7 +17,7 @@ import copy
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,15 +26,14 @@ from yume_env.procedural import camera as cam
 from yume_env.procedural import events as ev
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import BALLOON, Scene
+from yume_env.procedural.timing import Milliseconds, RenderTiming
 from yume_env.world.captions import render_caption
 
 __all__ = [
     "STATE_VERSION",
-    "Milliseconds",
     "ProceduralBlock",
     "ProceduralMark",
     "ProceduralWorld",
-    "RenderTiming",
     "check_number",
     "check_resolution",
 ]
@@ -60,47 +59,6 @@ _SNAPSHOT_KEYS = frozenset(
         "last_frame",
     }
 )
-
-
-# ------------------------------------------------------------------------------------------ timing
-@dataclass(frozen=True)
-class RenderTiming:
-    """Wall-clock milliseconds of one procedural reset or step.
-
-    Timings measure the machine, not the world: any two ``RenderTiming`` compare equal (and hash
-    equal), so the infos of two identical steps are equal, exactly as
-    :class:`yume_env.world.stream.BlockTiming` does for the generated world.
-    """
-
-    render_ms: float = field(default=0.0, compare=False)
-
-    @property
-    def total_ms(self) -> float:
-        return self.render_ms
-
-    def as_dict(self) -> dict[str, float]:
-        return {"render_ms": self.render_ms}
-
-
-class Milliseconds(float):
-    """``info["render_ms"]``: a duration in milliseconds, kept for existing code.
-
-    Deprecated in favour of ``info["timing"].render_ms`` (:class:`RenderTiming`). It is a float
-    (``float(ms)`` and arithmetic work as before), but like every timing it measures the machine,
-    not the world: any two ``Milliseconds`` compare equal, a ``Milliseconds`` never equals a plain
-    number, and all of them hash alike, so ``a == b`` implies ``hash(a) == hash(b)``.
-    """
-
-    __slots__ = ()
-
-    def __eq__(self, other):
-        return isinstance(other, Milliseconds)
-
-    def __ne__(self, other):
-        return not isinstance(other, Milliseconds)
-
-    def __hash__(self):
-        return hash(Milliseconds.__name__)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -140,8 +98,9 @@ class ProceduralBlock:
 
     ``frames`` is ``(T, H, W, 3)`` uint8 (after a reset, ``T`` copies of the start frame) and
     belongs to the caller. ``info`` holds ``caption``, ``event``, ``event_applied``, ``effects``,
-    ``block_index``, ``frames``, ``seed``, ``collided``, ``timing`` (:class:`RenderTiming`),
-    ``render_ms`` (deprecated, :class:`Milliseconds`) and the per-frame camera ``position``
+    ``block_index``, ``frames``, ``seed``, ``collided``, ``timing`` (a
+    :class:`~yume_env.procedural.timing.RenderTiming`), ``render_ms`` (deprecated, a
+    :class:`~yume_env.procedural.timing.Milliseconds`) and the per-frame camera ``position``
     ``(T, 3)``, ``yaw`` ``(T,)`` and ``pitch`` ``(T,)``.
     """
 
