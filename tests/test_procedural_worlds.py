@@ -176,13 +176,19 @@ def test_protocol_members_before_and_after_reset():
     assert not w.is_reset(0) and w.last_frames(0) is None
     with pytest.raises(RuntimeError, match="world 0: step before reset"):
         w.step([Action(), None])
-    with pytest.raises(RuntimeError, match="has not been reset"):
-        w.block_index(0)
+    assert w.block_index(0) == 0
+    w.check_reset(None, "fog rolls in")
+    with pytest.raises(ValueError, match="image: a procedural world starts from its seed"):
+        w.check_reset(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"prompt: got characters \['\\n'\]"):
+        w.check_reset(None, "two\nlines")
+    with pytest.raises(ValueError, match="latents: a procedural world has none"):
+        w.decode_latents(np.zeros((4, 2, 4, 4), np.float32))
     out = w.reset(0, seed=1)
     assert w.is_reset(0) and not w.is_reset(1) and w.block_index(0) == 0
     assert out.frames.shape == (4, 32, 48, 3) and (out.frames == out.frames[0]).all()
     w.step([Action(1), None])
-    assert w.block_index(0) == 1
+    assert w.block_index(0) == 1 and not w.is_reset(1)
     with pytest.raises(ValueError, match="obs_mode: not accepted by ProceduralWorlds"):
         ProceduralWorlds(1, obs_mode="frames")
     with pytest.raises(ValueError, match=r"got unknown \['speed'\]; accepted: resolution"):
@@ -190,6 +196,7 @@ def test_protocol_members_before_and_after_reset():
     with pytest.raises(ValueError, match="num_worlds: got 0"):
         ProceduralWorlds(0)
     w.close()
+    assert not w.is_reset(0) and w.last_frames(0) is None  # closed: its worlds are gone
 
 
 def test_timings_compare_equal_and_keep_the_hash_contract():

@@ -165,8 +165,8 @@ class ProceduralWorld:
 
     @property
     def block_index(self) -> int:
-        """Blocks stepped since the reset (0 right after it)."""
-        return self._require("block_index")["block_index"]
+        """Blocks stepped since the reset (0 right after it, and before any reset)."""
+        return 0 if self._state is None else self._state["block_index"]
 
     def start_image(self) -> np.ndarray:
         """The episode's first frame, ``(H, W, 3)`` uint8 (a copy)."""
@@ -316,8 +316,9 @@ class ProceduralWorld:
         self.rng, self._scene, self._state = mark.rng, mark.scene, mark.state
 
     def close(self) -> None:
-        """Stop the render threads."""
+        """Stop the render threads and forget the world (:meth:`reset` or :meth:`restore` starts it again)."""
         self._renderer.close()
+        self._state = None
 
     # ---- internals ---------------------------------------------------------------------------------
     def _require(self, what: str) -> dict:

@@ -15,9 +15,10 @@ envs, the benchmark, the play page) runs on it unchanged:
 - snapshots are the world's versioned dicts (:meth:`ProceduralWorld.snapshot`), the same ones
   ``YumeProcedural-v0`` hands out, so a snapshot moves between the env and the backend.
 
-Beyond the protocol it has what a generic env over a backend needs: ``block_index(i)``,
-``is_reset(i)``, ``mark()`` / ``rollback(mark)`` (every world back to the mark), ``latent_shape``
-(``None``: no latents) and ``close()``.
+Beyond the first protocol members it has what a generic env over a backend needs:
+``block_index(i)``, ``is_reset(i)``, ``check_reset(image, prompt)`` (raises what ``reset`` would,
+changes nothing), ``mark()`` / ``rollback(mark)`` (every world back to the mark),
+``latent_shape`` (``None``: no latents), ``decode_latents`` (refused) and ``close()``.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class ProceduralWorlds:
         return None
 
     def block_index(self, index: int) -> int:
-        """Blocks world ``index`` has stepped since its reset (``RuntimeError`` before a reset)."""
+        """Blocks world ``index`` has stepped since its reset (0 for a world not started)."""
         return self.worlds[self._index(index)].block_index
 
     def is_reset(self, index: int) -> bool:
@@ -107,14 +108,22 @@ class ProceduralWorlds:
         return world.last_frames() if world.is_reset else None
 
     # ---- reset / step ----------------------------------------------------------------------------
+    def check_reset(self, image=None, prompt: str = "") -> None:
+        """Raise what :meth:`reset` would raise for this ``image`` / ``prompt``; nothing changes."""
+        if image is not None:
+            raise ValueError("image: a procedural world starts from its seed; accepted: None")
+        check_event(prompt, "prompt")
+
     def reset(self, index: int, image=None, prompt: str = "", seed: int | None = None) -> BlockOutput:
         """Start world ``index`` from ``seed`` with ``prompt`` as its starting event (``image``: ``None``)."""
         i = self._index(index)
-        if image is not None:
-            raise ValueError("image: a procedural world starts from its seed; accepted: None")
-        prompt = check_event(prompt, "prompt")
+        self.check_reset(image, prompt)
         block = self.worlds[i].reset(seed, prompt if prompt.strip() else "")
         return BlockOutput(block.frames, None, block.info["caption"], block.info)
+
+    def decode_latents(self, latents) -> np.ndarray:
+        """Refused: a procedural world renders frames and has no latents to decode."""
+        raise ValueError("latents: a procedural world has none; accepted: frame observations")
 
     def step(self, actions: Sequence[Action | None]) -> list[BlockOutput | None]:
         """Step every world whose action is not ``None`` by one block; if anything raises (a bad
@@ -169,7 +178,7 @@ class ProceduralWorlds:
             world.rollback(m)
 
     def close(self) -> None:
-        """Stop every world's render threads."""
+        """Stop every world's render threads and forget every world (``is_reset`` becomes False)."""
         for world in self.worlds:
             world.close()
 
