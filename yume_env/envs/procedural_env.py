@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,9 +48,16 @@ def render_caption(move: int, look: int, event: str) -> str:
 
 
 def parse_action(action) -> tuple[int, int, str]:
-    """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``)."""
-    a = _parse_action(action)
-    return a.move, a.look, a.event
+    """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``).
+
+    .. deprecated:: use :meth:`yume_env.actions.Action.parse` (an :class:`~yume_env.actions.Action`).
+    """
+    warnings.warn(
+        "yume_env.envs.procedural_env.parse_action is deprecated; use yume_env.actions.Action.parse(action)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _parse_action(action).as_tuple()
 
 
 def _number(name: str, value, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False):
@@ -309,7 +317,7 @@ class YumeProceduralEnv(gym.Env):
             raise gym.error.ResetNeeded(
                 f"step(): the episode was truncated after max_episode_steps={self.max_episode_steps} blocks; call reset()"
             )
-        move, look, text = parse_action(action)
+        move, look, text = _parse_action(action).as_tuple()
         rng_state = copy.deepcopy(self.np_random.bit_generator.state)
         try:
             return self._step(st, move, look, text, action)

@@ -6,10 +6,10 @@ import numpy as np
 from gymnasium import spaces
 
 from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
-from yume_env.procedural.events import CATALOG
+from yume_env.events import PROCEDURAL_EVENTS
 
-#: Events ``action_space.sample()`` draws from (the procedural world's catalog, as sentences).
-SAMPLE_EVENTS: tuple[str, ...] = tuple(e.text[:1].upper() + e.text[1:] + "." for e in CATALOG)
+#: Events ``action_space.sample()`` draws from (:data:`yume_env.events.PROCEDURAL_EVENTS`).
+SAMPLE_EVENTS: tuple[str, ...] = PROCEDURAL_EVENTS.texts
 #: Chance that a sampled action carries an event (otherwise ``""``: keep the current one).
 SAMPLE_EVENT_RATE = 0.1
 

@@ -9,36 +9,19 @@ from collections.abc import Mapping
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
-from yume_env.world.stream import Action
+from yume_env.actions import Action, check_event
 
-_CHARSET = frozenset(EVENT_CHARSET)
-
-
-def _index(name: str, value, size: int, labels) -> int:
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"action[{name!r}]: got {value!r} ({type(value).__name__}); accepted: an integer 0..{size - 1}"
-        )
-    if not 0 <= int(value) < size:
-        raise ValueError(f"action[{name!r}]: got {int(value)}; accepted: 0..{size - 1} ({', '.join(labels)})")
-    return int(value)
-
-
-def check_event(value, name: str = "action['event']") -> str:
-    """Event text: printable ASCII (incl. space and punctuation), at most EVENT_MAX_LENGTH characters."""
-    if isinstance(value, np.str_):
-        value = str(value)
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: got {type(value).__name__}; accepted: str (empty keeps the current event)")
-    if len(value) > EVENT_MAX_LENGTH:
-        raise ValueError(f"{name}: got {len(value)} characters; accepted: at most {EVENT_MAX_LENGTH}")
-    bad = sorted({c for c in value if c not in _CHARSET})
-    if bad:
-        raise ValueError(f"{name}: got characters {bad!r}; accepted: printable ASCII (space to '~')")
-    return value
+__all__ = [
+    "Action",
+    "RewardFunctionError",
+    "call_reward",
+    "check_episode_args",
+    "check_event",
+    "check_options",
+    "check_vector_args",
+    "parse_action",
+    "parse_batched_actions",
+]
 
 
 def check_options(options, accepted: tuple[str, ...]) -> dict:
@@ -54,25 +37,13 @@ def check_options(options, accepted: tuple[str, ...]) -> dict:
 
 
 def parse_action(action) -> Action:
-    """A Gymnasium action dict ``{"move", "look", "event"}`` (``event`` optional) as an :class:`Action`."""
-    if isinstance(action, Action):
-        action = {"move": action.move, "look": action.look, "event": action.event}
-    if not isinstance(action, Mapping):
+    """A Gymnasium action dict ``{"move", "look", "event"}`` (``event`` optional) or an :class:`Action`,
+    as an :class:`Action` (see :meth:`Action.parse`; environments take these two shapes only)."""
+    if not isinstance(action, Mapping | Action):
         raise TypeError(
             f"action: got {type(action).__name__}; accepted: a dict with 'move' (0..8), 'look' (0..8) and optional 'event' (str)"
         )
-    unknown = set(action) - {"move", "look", "event"}
-    if unknown:
-        raise ValueError(f"action: got unknown keys {sorted(unknown)}; accepted: 'move', 'look', 'event'")
-    for key in ("move", "look"):
-        if key not in action:
-            raise ValueError(
-                f"action: missing key {key!r}; accepted: a dict with 'move', 'look' and optional 'event'"
-            )
-    move = _index("move", action["move"], len(MOVES), MOVES)
-    look = _index("look", action["look"], len(LOOKS), LOOKS)
-    event = check_event(action.get("event", ""))
-    return Action(move, look, event)
+    return Action.parse(action)
 
 
 def check_episode_args(

@@ -17,7 +17,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from yume_env.actions import LOOKS, MOVES
 from yume_env.script import ScriptStep
 
 WORLDS = ("tiny", "procedural", "yume")
@@ -173,7 +172,7 @@ class PlaySession:
         t0 = time.perf_counter()
         obs, _, _, _, info = self.env.step({"move": move, "look": look, "event": event})
         ms = (time.perf_counter() - t0) * 1e3
-        self.log.append(ScriptStep(MOVES[move], LOOKS[look], event))
+        self.log.append(ScriptStep.from_action((move, look, event)))
         block = self._block(obs, info, ms)
         if self._recording is not None:
             self._recording.append((block.block_index, block.frames))

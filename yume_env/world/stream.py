@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from yume_env.actions import Action  # re-exported: yume_env.world.stream.Action is the same class
 from yume_env.model.frame_decoder import FrameDecoder
 from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
@@ -47,15 +48,6 @@ DECODE_MODES = ("block", "stream", "none")
 
 class NonFiniteOutputError(RuntimeError):
     """The model produced NaN/Inf for some world; that world was left as it was before the step."""
-
-
-@dataclass(frozen=True)
-class Action:
-    """One block's action for one world: movement index, camera index, event text ("" keeps the current one)."""
-
-    move: int = 0
-    look: int = 0
-    event: str = ""
 
 
 @dataclass
