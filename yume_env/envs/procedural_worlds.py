@@ -73,7 +73,7 @@ class ProceduralWorlds:
         for i, a in enumerate(actions):
             if a is None:
                 continue
-            obs, _, _, _, info = self.envs[i].step({"move": a.move, "look": a.look, "event": a.event})
+            obs, _, _, _, info = self.envs[i].step(a.as_dict())
             self._last[i] = obs
             outs[i] = BlockOutput(obs, None, info.get("caption", ""), info)
         return outs

@@ -19,11 +19,12 @@ from yume_env.envs.validation import (
     check_options,
     parse_action,
 )
+from yume_env.paths import SAMPLES
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
 OBS_MODES = ("frames", "last_frame", "latent")
-SAMPLE_IMAGES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLE_IMAGES = SAMPLES
 DEFAULT_IMAGE = SAMPLE_IMAGES / "street.png"
 
 RewardFn = Callable[[np.ndarray | torch.Tensor, dict, dict], float]

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..paths import TINY_TOKENIZER
 from .local_folders import refuse_remote_code
 from .text_cleaning import clean_caption
 
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 #: Folder of the tokenizer shipped with the package for the CPU "tiny" preset.
-TINY_TOKENIZER_DIR: Path = Path(__file__).resolve().parent.parent / "assets" / "tiny_tokenizer"
+TINY_TOKENIZER_DIR: Path = TINY_TOKENIZER
 
 #: Upper bound on the tiny tokenizer's vocabulary (3 specials + 256 byte pieces + learned pieces).
 TINY_TOKENIZER_MAX_VOCAB: int = 1024
