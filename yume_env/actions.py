@@ -11,6 +11,10 @@ ground-truth world, agents, evaluation) agrees on what an action index means.
   checked when it is built. Every other shape users pass (a Gymnasium dict, a ``(move, look[, event])``
   tuple, key-combo names such as ``"W+A"`` and ``"→"``) becomes one with :meth:`Action.parse` or
   :meth:`Action.from_keys`; :meth:`Action.as_dict` is the Gymnasium form.
+
+This module imports nothing of the project (like :mod:`yume_env.paths`), so every layer may use it:
+``world/`` steps worlds with :class:`Action` (``yume_env.world.stream.Action`` is the same class).
+Event catalogs for discrete actions are in :mod:`yume_env.events`.
 """
 
 from __future__ import annotations
