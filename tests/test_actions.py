@@ -438,3 +438,14 @@ def test_agents_are_imported_lazily():
     import agents  # still a top-level package, as promised
 
     assert hasattr(agents, "__path__")
+
+
+def test_generated_worlds_take_a_resolution_string():
+    from yume_env.model.pipeline import build_model
+    from yume_env.world.stream import WorldStream
+
+    model = build_model("tiny", seed=1)
+    assert WorldStream(model, decode="none", resolution="32x64").resolution == (32, 64)
+    assert WorldStream(model, decode="none", resolution=(32, 64)).resolution == (32, 64)
+    with pytest.raises(ValueError, match=r"^resolution: got '32by64'; accepted: HxW"):
+        WorldStream(model, decode="none", resolution="32by64")

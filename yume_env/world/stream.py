@@ -41,7 +41,7 @@ from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import MAX_TIERED_HISTORY
 from yume_env.world.captions import SpeedFields, render_caption
-from yume_env.world.images import load_image, to_uint8
+from yume_env.world.images import load_image, parse_resolution, to_uint8
 
 DECODE_MODES = ("block", "stream", "none")
 
@@ -180,7 +180,7 @@ class WorldStream:
     Args:
         model: the generator.
         num_worlds: B.
-        resolution: (height, width); default the preset's.
+        resolution: (height, width) or ``"HxW"`` (``"96x160"``); default the preset's.
         steps / shift: sampler settings (default the preset's: 4 steps, shift 7).
         decode: ``"block"``, ``"stream"`` or ``"none"`` (see the module doc).
         fit: how start images are resized: ``"stretch"`` (official) or ``"crop"``.
@@ -221,6 +221,8 @@ class WorldStream:
         if shift is not None and (isinstance(shift, bool) or not isinstance(shift, int | float | np.number)):
             raise TypeError(f"shift: got {shift!r} ({type(shift).__name__}); accepted: a finite number > 0")
         self.model = model
+        if isinstance(resolution, str):  # "96x160", as on the command line
+            resolution = parse_resolution(resolution)
         self.resolution = model.preset.check_resolution(resolution)
         self.latent_hw = model.latent_hw(self.resolution)
         self.sampler = EulerSampler(
