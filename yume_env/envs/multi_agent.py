@@ -44,7 +44,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from pettingzoo import ParallelEnv
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES, Action, check_event
+from yume_env.actions import LOOKS, MOVES, Action, check_event
+from yume_env.envs.spaces import event_text_space
 from yume_env.envs.validation import parse_action
 from yume_env.envs.wrappers import ChannelFirstFrames
 from yume_env.events import PROCEDURAL_EVENTS, EventCatalog
@@ -269,11 +270,7 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
         self._observe = _Observer(self.world.observation_space, channel_first, size, frames)
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
         explorer = spaces.Dict({"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))})
-        director = (
-            spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
-            if director_text
-            else self.catalog.space
-        )
+        director = event_text_space() if director_text else self.catalog.space
         self.action_spaces = {"explorer": explorer, "director": director}
         self._cycles = 0
         self._last_frame: np.ndarray | None = None
@@ -457,7 +454,7 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
         entries = {"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))}
         if self.event_mode == "text":
-            entries["event"] = spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
+            entries["event"] = event_text_space()
         elif self.event_mode == "catalog":
             entries["event"] = self.catalog.space
         # one space object per agent, so that seeding one agent's space does not affect another's
