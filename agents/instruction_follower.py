@@ -63,7 +63,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOK_VECTORS, LOOKS, MOVE_VECTORS, MOVES
+from yume_env.actions import LOOK_VECTORS, MOVE_VECTORS, MOVES, check_event
 from yume_env.script import ScriptStep
 
 __all__ = ["InstructionError", "RuleBasedInstructionFollower", "plan", "plan_script"]
@@ -328,18 +328,10 @@ class _Parser:
     def check_event(self, event: str) -> str:
         if not event:
             raise self.fail('""', "an empty event; put the event text between the quotes")
-        bad = sorted({c for c in event if c not in EVENT_CHARSET})
-        if bad:
-            raise InstructionError(
-                f"instruction {self.instruction!r}: event {event!r} has characters {bad!r}; "
-                "accepted: printable ASCII (space to '~')"
-            )
-        if len(event) > EVENT_MAX_LENGTH:
-            raise InstructionError(
-                f"instruction {self.instruction!r}: event {event[:40]!r}... has {len(event)} characters; "
-                f"accepted: at most {EVENT_MAX_LENGTH}"
-            )
-        return event
+        try:
+            return check_event(event, f"instruction {self.instruction!r}: event {event[:40]!r}")
+        except ValueError as exc:
+            raise InstructionError(str(exc)) from None
 
     # -- counts and extents
     def take_amounts(self, text: str) -> tuple[str, int | None, float | None, float | None]:
@@ -656,8 +648,7 @@ def plan_script(instruction: str, **rates) -> str:
     :mod:`yume_env.script`), e.g. to save and replay it with ``ScriptedPolicy``."""
     lines = []
     for a in plan(instruction, **rates):
-        step = ScriptStep(MOVES[a["move"]], LOOKS[a["look"]], a["event"])
-        lines.append(step.describe())
+        lines.append(ScriptStep.from_action(a).describe())
     return "\n".join(lines) + "\n"
 
 

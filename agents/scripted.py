@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from yume_env.envs.validation import parse_action
+from yume_env.actions import Action
 from yume_env.script import ScriptError, ScriptStep, parse_script
-from yume_env.world.stream import Action
 
 #: What a :class:`ScriptedPolicy` does once its script is used up.
 WHEN_DONE = ("still", "repeat_last", "loop", "raise")
@@ -61,10 +60,9 @@ def _steps_from(script) -> list[dict]:
                 "with 'move', 'look' and optional 'event'"
             )
         try:
-            a = parse_action(step)
+            out.append(Action.parse(step).as_dict())
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"script[{i}]: {exc}") from None
-        out.append({"move": a.move, "look": a.look, "event": a.event})
     if not out:
         raise ValueError("script: got no steps; accepted: at least one step")
     return out

@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yume_env.model.pipeline import TINY_CHECKPOINT, load_checkpoint
+from yume_env.model.pipeline import load_checkpoint
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.threads import set_threads
 from yume_env.model.tscm import history_token_count
+from yume_env.paths import SAMPLES, TINY_CHECKPOINT
 from yume_env.world.stream import Action, WorldStream
 
-SAMPLE = Path(__file__).resolve().parent.parent / "yume_env" / "assets" / "samples" / "street.png"
+SAMPLE = SAMPLES / "street.png"
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:

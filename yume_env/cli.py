@@ -71,7 +71,7 @@ def _resolution(text: str | None) -> tuple[int, int] | None:
     try:
         return parse_resolution(text)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"--{exc}") from None  # the world-level message, with the flag name
 
 
 def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str) -> int:

@@ -26,21 +26,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES, STILL
+from yume_env.actions import (
+    LOOK_NAMES,
+    LOOKS,
+    MOVES,
+    Action,
+    check_event,
+    look_name,
+    look_of_name,
+    move_of_name,
+)
 
-_LOOK_NAMES = {
-    ".": STILL,
-    "-": STILL,
-    "still": STILL,
-    "right": "\u2192",
-    "left": "\u2190",
-    "up": "\u2191",
-    "down": "\u2193",
-    "up+right": "\u2191\u2192",
-    "up+left": "\u2191\u2190",
-    "down+right": "\u2193\u2192",
-    "down+left": "\u2193\u2190",
-}
 _REPEAT = re.compile(r"\s+x(\d+)\s*$")
 _LEADING_REPEAT = re.compile(r"^x(\d+)\s+")
 
@@ -51,17 +47,40 @@ class ScriptError(ValueError):
 
 @dataclass(frozen=True)
 class ScriptStep:
+    """One line of a script as key combos: ``move`` (``"W+A"``), ``look`` (``"→"``) and ``event`` text.
+
+    The names are checked and stored in their canonical spelling (``ScriptStep("w", "right")`` has
+    ``move == "W"`` and ``look == "→"``); :attr:`action` is the :class:`~yume_env.actions.Action`.
+    """
+
     move: str
     look: str
     event: str = ""
 
+    def __post_init__(self):
+        action = Action.from_keys(self.move, self.look, self.event)
+        object.__setattr__(self, "move", MOVES[action.move])
+        object.__setattr__(self, "look", LOOKS[action.look])
+        object.__setattr__(self, "event", action.event)
+
+    @classmethod
+    def from_action(cls, action) -> ScriptStep:
+        """The step of an :class:`~yume_env.actions.Action` (or anything :meth:`Action.parse` takes)."""
+        a = Action.parse(action)
+        return cls(MOVES[a.move], LOOKS[a.look], a.event)
+
+    @property
+    def action(self) -> Action:
+        """This step as an :class:`~yume_env.actions.Action`."""
+        return Action.from_keys(self.move, self.look, self.event)
+
     def as_action(self) -> dict:
-        return {"move": MOVES.index(self.move), "look": LOOKS.index(self.look), "event": self.event}
+        """The Gymnasium action dict ``{"move", "look", "event"}`` of this step."""
+        return self.action.as_dict()
 
     def describe(self) -> str:
         """ASCII summary such as ``W up+right A red balloon appears.`` (arrows spelled out)."""
-        look = next(name for name, sym in _LOOK_NAMES.items() if sym == self.look and name not in (".", "-"))
-        return f"{self.move} {look} {self.event}".strip()
+        return f"{self.move} {look_name(LOOKS.index(self.look))} {self.event}".strip()
 
 
 def parse_script(text: str) -> list[ScriptStep]:
@@ -92,22 +111,21 @@ def parse_script(text: str) -> list[ScriptStep]:
         parts = line.split(maxsplit=2)
         if len(parts) < 2:
             raise ScriptError(f"line {number}: {raw.strip()!r}; accepted: 'MOVE LOOK [event text]'")
-        move = "None" if parts[0] == "-" else parts[0].upper() if parts[0].lower() != "none" else "None"
-        if move not in MOVES:
-            raise ScriptError(f"line {number}: move {parts[0]!r}; accepted: {', '.join(MOVES)}")
-        look = _LOOK_NAMES.get(parts[1].lower(), parts[1])
-        if look not in LOOKS:
+        try:
+            move = move_of_name(parts[0])
+        except ValueError:
+            raise ScriptError(f"line {number}: move {parts[0]!r}; accepted: {', '.join(MOVES)}") from None
+        try:
+            look = look_of_name(parts[1])
+        except ValueError:
             raise ScriptError(
-                f"line {number}: look {parts[1]!r}; accepted: {', '.join(LOOKS)} or {', '.join(_LOOK_NAMES)}"
-            )
-        event = parts[2] if len(parts) > 2 else ""
-        bad = sorted({c for c in event if c not in EVENT_CHARSET})
-        if bad or len(event) > EVENT_MAX_LENGTH:
-            raise ScriptError(
-                f"line {number}: event text must be printable ASCII of at most {EVENT_MAX_LENGTH} characters"
-                + (f" (got {bad!r})" if bad else f" (got {len(event)})")
-            )
-        steps.extend([ScriptStep(move, look, event)] * repeat)
+                f"line {number}: look {parts[1]!r}; accepted: {', '.join(LOOKS)} or {', '.join(LOOK_NAMES)}"
+            ) from None
+        try:
+            event = check_event(parts[2] if len(parts) > 2 else "", "event text")
+        except ValueError as exc:
+            raise ScriptError(f"line {number}: {exc}") from None
+        steps.extend([ScriptStep(MOVES[move], LOOKS[look], event)] * repeat)
     if not steps:
         raise ScriptError("the script has no steps")
     return steps

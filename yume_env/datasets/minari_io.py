@@ -137,8 +137,7 @@ def _truncate(tree: dict, n: int) -> None:
 def _action_record(action) -> dict:
     from yume_env.envs.validation import parse_action
 
-    a = parse_action(action)
-    return {"move": a.move, "look": a.look, "event": a.event}
+    return parse_action(action).as_dict()
 
 
 # -------------------------------------------------------------------------------------- recording

@@ -44,10 +44,11 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from pettingzoo import ParallelEnv
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
-from yume_env.envs.validation import check_event, parse_action
+from yume_env.actions import LOOKS, MOVES, Action, check_event
+from yume_env.envs.spaces import event_text_space
+from yume_env.envs.validation import parse_action
 from yume_env.envs.wrappers import ChannelFirstFrames
-from yume_env.procedural.events import CATALOG
+from yume_env.events import PROCEDURAL_EVENTS, EventCatalog
 
 __all__ = ["DEFAULT_EVENTS", "WORLDS", "DirectedWorldEnv", "ExplorersEnv"]
 
@@ -55,15 +56,12 @@ __all__ = ["DEFAULT_EVENTS", "WORLDS", "DirectedWorldEnv", "ExplorersEnv"]
 WORLDS = ("yume", "procedural")
 
 
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + "."
-
-
 #: The director's default event catalog: the procedural world's events as sentences, in its catalog
 #: order (index ``i + 1`` of the director's ``Discrete`` action; 0 keeps the current event):
 #: "The weather clears.", "The sun sets.", "The lights go out.", "Night falls.", "Fog rolls in.",
 #: "It starts to rain.", "It starts to snow.", "The balloon pops.", "A red balloon appears."
-DEFAULT_EVENTS: tuple[str, ...] = tuple(_sentence(e.text) for e in CATALOG)
+#: (the texts of :data:`yume_env.events.PROCEDURAL_EVENTS`).
+DEFAULT_EVENTS: tuple[str, ...] = PROCEDURAL_EVENTS.texts
 
 RewardFn = Callable[[object, dict, dict], float]
 
@@ -254,7 +252,8 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
         if not isinstance(director_text, bool):
             raise TypeError(f"director_text: got {director_text!r}; accepted: True or False")
         self.director_text = director_text
-        self.events = self._check_events(DEFAULT_EVENTS if events is None else events)
+        self.catalog = PROCEDURAL_EVENTS if events is None else EventCatalog(events)
+        self.events = self.catalog.texts
         self.max_cycles = _check_max_cycles(max_cycles)
         self.possible_agents = ["explorer", "director"]
         self.agents: list[str] = []
@@ -271,47 +270,17 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
         self._observe = _Observer(self.world.observation_space, channel_first, size, frames)
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
         explorer = spaces.Dict({"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))})
-        director = (
-            spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
-            if director_text
-            else spaces.Discrete(1 + len(self.events))
-        )
+        director = event_text_space() if director_text else self.catalog.space
         self.action_spaces = {"explorer": explorer, "director": director}
         self._cycles = 0
         self._last_frame: np.ndarray | None = None
-
-    @staticmethod
-    def _check_events(events) -> tuple[str, ...]:
-        if isinstance(events, str | bytes) or not isinstance(events, Sequence):
-            raise TypeError(f"events: got {type(events).__name__}; accepted: a list of event texts")
-        out: list[str] = []
-        for i, e in enumerate(events):
-            text = check_event(e, f"events[{i}]")
-            if not text.strip():
-                raise ValueError(f"events[{i}]: got {e!r}; accepted: a non-blank event text")
-            if text in out:
-                raise ValueError(
-                    f"events[{i}]: {text!r} repeats events[{out.index(text)}]; accepted: distinct"
-                )
-            out.append(text)
-        return tuple(out)
 
     # -- actions
     def event_of(self, director_action) -> str:
         """The event text of a director action (catalog index or text)."""
         if self.director_text:
             return check_event(director_action, "actions['director']")
-        a = director_action
-        if isinstance(a, np.ndarray) and a.shape == ():
-            a = a.item()
-        if isinstance(a, bool | np.bool_) or not isinstance(a, int | np.integer):
-            raise TypeError(
-                f"actions['director']: got {a!r} ({type(a).__name__}); accepted: an integer 0..{len(self.events)} "
-                "(0 keeps the current event, i sends events[i - 1])"
-            )
-        if not 0 <= int(a) <= len(self.events):
-            raise ValueError(f"actions['director']: got {int(a)}; accepted: 0..{len(self.events)}")
-        return "" if int(a) == 0 else self.events[int(a) - 1]
+        return self.catalog.decode(director_action, "actions['director']")
 
     def merge(self, actions: Mapping) -> dict:
         """The world action ``{"move", "look", "event"}`` of the two agents' actions."""
@@ -334,7 +303,7 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
             a = parse_action(explorer)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"actions['explorer']: {exc}") from None
-        return {"move": a.move, "look": a.look, "event": self.event_of(actions["director"])}
+        return Action(a.move, a.look, self.event_of(actions["director"])).as_dict()
 
     # -- ParallelEnv API
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -458,10 +427,12 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
         self.reward_fns = _check_reward_fns(reward_fns, self.possible_agents)
         self.render_mode = _check_render_mode(render_mode)
         if events is None or events == "text":
+            self.catalog: EventCatalog | None = None
             self.events: tuple[str, ...] | None = None
             self.event_mode = "none" if events is None else "text"
         else:
-            self.events = DirectedWorldEnv._check_events(events)
+            self.catalog = EventCatalog(events)
+            self.events = self.catalog.texts
             self.event_mode = "catalog"
         if self.world_name == "yume":
             from yume_env.envs.vector import YumeWorldVectorEnv
@@ -483,9 +454,9 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
         entries = {"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))}
         if self.event_mode == "text":
-            entries["event"] = spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
+            entries["event"] = event_text_space()
         elif self.event_mode == "catalog":
-            entries["event"] = spaces.Discrete(1 + len(self.events))
+            entries["event"] = self.catalog.space
         # one space object per agent, so that seeding one agent's space does not affect another's
         self.action_spaces = {a: spaces.Dict(dict(entries)) for a in self.possible_agents}
         self._cycles = 0
@@ -506,24 +477,15 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
                 "only); pass events='text' or an event catalog to let explorers send events"
             )
         if self.event_mode == "catalog" and "event" in action:
-            e = action["event"]
-            if isinstance(e, np.ndarray) and e.shape == ():
-                e = e.item()
-            if (
-                isinstance(e, bool | np.bool_)
-                or not isinstance(e, int | np.integer)
-                or not 0 <= e <= len(self.events)
-            ):
-                raise ValueError(
-                    f"actions[{agent!r}]['event']: got {e!r}; accepted: an integer 0..{len(self.events)} "
-                    "(0 keeps the current event, i sends events[i - 1])"
-                )
-            action["event"] = "" if int(e) == 0 else self.events[int(e) - 1]
+            try:
+                action["event"] = self.catalog.decode(action["event"], f"actions[{agent!r}]['event']")
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None
         try:
             a = parse_action(action)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"actions[{agent!r}]: {exc}") from None
-        return {"move": a.move, "look": a.look, "event": a.event}
+        return a.as_dict()
 
     # -- ParallelEnv API
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from yume_env.envs.spaces import action_space, frames_space, last_frame_space
-from yume_env.envs.validation import check_event
+from yume_env.actions import check_event
 from yume_env.envs.validation import parse_action as _parse_action
 from yume_env.procedural.timing import Milliseconds
 from yume_env.procedural.world import ProceduralWorld, check_number
@@ -26,9 +27,16 @@ def render_caption(move: int, look: int, event: str) -> str:
 
 
 def parse_action(action) -> tuple[int, int, str]:
-    """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``)."""
-    a = _parse_action(action)
-    return a.move, a.look, a.event
+    """``(move, look, event)`` from an action dict; ``event`` may be left out (same as ``""``).
+
+    .. deprecated:: use :meth:`yume_env.actions.Action.parse` (an :class:`~yume_env.actions.Action`).
+    """
+    warnings.warn(
+        "yume_env.envs.procedural_env.parse_action is deprecated; use yume_env.actions.Action.parse(action)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _parse_action(action).as_tuple()
 
 
 class YumeProceduralEnv(gym.Env):
@@ -249,7 +257,7 @@ class YumeProceduralEnv(gym.Env):
             raise gym.error.ResetNeeded(
                 f"step(): the episode was truncated after max_episode_steps={self.max_episode_steps} blocks; call reset()"
             )
-        move, look, text = parse_action(action)
+        move, look, text = _parse_action(action).as_tuple()
         mark = self.world.mark()
         try:
             block = self.world.step(move, look, text)

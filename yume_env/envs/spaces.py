@@ -6,10 +6,10 @@ import numpy as np
 from gymnasium import spaces
 
 from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES
-from yume_env.procedural.events import CATALOG
+from yume_env.events import PROCEDURAL_EVENTS
 
-#: Events ``action_space.sample()`` draws from (the procedural world's catalog, as sentences).
-SAMPLE_EVENTS: tuple[str, ...] = tuple(e.text[:1].upper() + e.text[1:] + "." for e in CATALOG)
+#: Events ``action_space.sample()`` draws from (:data:`yume_env.events.PROCEDURAL_EVENTS`).
+SAMPLE_EVENTS: tuple[str, ...] = PROCEDURAL_EVENTS.texts
 #: Chance that a sampled action carries an event (otherwise ``""``: keep the current one).
 SAMPLE_EVENT_RATE = 0.1
 
@@ -44,6 +44,12 @@ class YumeActionSpace(spaces.Dict):
         return f"{super().__repr__()} [{SB3_ROUTE}]"
 
 
+def event_text_space() -> spaces.Text:
+    """``Text(0..EVENT_MAX_LENGTH)`` over :data:`~yume_env.actions.EVENT_CHARSET`: free event text
+    (``""`` keeps the current event). Discrete event choices use :class:`yume_env.events.EventCatalog`."""
+    return spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET)
+
+
 def action_space(seed: int | None = None) -> spaces.Dict:
     """``Dict(move=Discrete(9), look=Discrete(9), event=Text(0..EVENT_MAX_LENGTH))``.
 
@@ -54,7 +60,7 @@ def action_space(seed: int | None = None) -> spaces.Dict:
         {
             "move": spaces.Discrete(len(MOVES)),
             "look": spaces.Discrete(len(LOOKS)),
-            "event": spaces.Text(max_length=EVENT_MAX_LENGTH, min_length=0, charset=EVENT_CHARSET),
+            "event": event_text_space(),
         },
         seed=seed,
     )

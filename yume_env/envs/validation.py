@@ -9,8 +9,19 @@ from collections.abc import Mapping
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from yume_env.action_checks import check_event, check_look, check_move
-from yume_env.world.stream import Action
+from yume_env.actions import Action, check_event
+
+__all__ = [
+    "Action",
+    "RewardFunctionError",
+    "call_reward",
+    "check_episode_args",
+    "check_event",
+    "check_options",
+    "check_vector_args",
+    "parse_action",
+    "parse_batched_actions",
+]
 
 
 def check_options(options, accepted: tuple[str, ...]) -> dict:
@@ -26,25 +37,13 @@ def check_options(options, accepted: tuple[str, ...]) -> dict:
 
 
 def parse_action(action) -> Action:
-    """A Gymnasium action dict ``{"move", "look", "event"}`` (``event`` optional) as an :class:`Action`."""
-    if isinstance(action, Action):
-        action = {"move": action.move, "look": action.look, "event": action.event}
-    if not isinstance(action, Mapping):
+    """A Gymnasium action dict ``{"move", "look", "event"}`` (``event`` optional) or an :class:`Action`,
+    as an :class:`Action` (see :meth:`Action.parse`; environments take these two shapes only)."""
+    if not isinstance(action, Mapping | Action):
         raise TypeError(
             f"action: got {type(action).__name__}; accepted: a dict with 'move' (0..8), 'look' (0..8) and optional 'event' (str)"
         )
-    unknown = set(action) - {"move", "look", "event"}
-    if unknown:
-        raise ValueError(f"action: got unknown keys {sorted(unknown)}; accepted: 'move', 'look', 'event'")
-    for key in ("move", "look"):
-        if key not in action:
-            raise ValueError(
-                f"action: missing key {key!r}; accepted: a dict with 'move', 'look' and optional 'event'"
-            )
-    move = check_move(action["move"])
-    look = check_look(action["look"])
-    event = check_event(action.get("event", ""))
-    return Action(move, look, event)
+    return Action.parse(action)
 
 
 def check_episode_args(

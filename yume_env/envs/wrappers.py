@@ -30,9 +30,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from yume_env.actions import EVENT_CHARSET, EVENT_MAX_LENGTH, LOOKS, MOVES, look_index, move_index
+from yume_env.actions import LOOKS, MOVES, Action, look_index, move_index
 from yume_env.envs.validation import parse_action
-from yume_env.world.stream import Action
+from yume_env.events import EventCatalog
 
 __all__ = [
     "FRAME_SELECTIONS",
@@ -43,46 +43,11 @@ __all__ = [
     "wrap_sb3",
 ]
 
-_CHARSET = frozenset(EVENT_CHARSET)
-
 #: Named choices of :class:`ChannelFirstFrames` ``frames`` (an integer ``k`` is accepted too).
 FRAME_SELECTIONS = ("last", "all")
 
 
 # ---------------------------------------------------------------------------------------------- actions
-def _check_events(events) -> tuple[str, ...]:
-    if events is None:
-        return ()
-    if isinstance(events, str | bytes) or not isinstance(events, Sequence | np.ndarray):
-        raise TypeError(
-            f"events: got {type(events).__name__}; accepted: a list of event strings (or None for no catalog)"
-        )
-    catalog: list[str] = []
-    for i, event in enumerate(events):
-        if isinstance(event, np.str_):
-            event = str(event)
-        if not isinstance(event, str):
-            raise TypeError(f"events[{i}]: got {type(event).__name__}; accepted: str")
-        if event == "":
-            raise ValueError(
-                f"events[{i}]: got an empty string; slot 0 already keeps the current event, "
-                "list only the events to trigger"
-            )
-        if len(event) > EVENT_MAX_LENGTH:
-            raise ValueError(
-                f"events[{i}]: got {len(event)} characters; accepted: at most {EVENT_MAX_LENGTH}"
-            )
-        bad = sorted({c for c in event if c not in _CHARSET})
-        if bad:
-            raise ValueError(f"events[{i}]: got characters {bad!r}; accepted: printable ASCII (space to '~')")
-        if event in catalog:
-            raise ValueError(
-                f"events[{i}]: {event!r} repeats events[{catalog.index(event)}]; accepted: distinct events"
-            )
-        catalog.append(event)
-    return tuple(catalog)
-
-
 def _check_subset(values, name: str, labels: tuple[str, ...], by_name) -> tuple[int, ...]:
     """Indices of a ``moves``/``looks`` subset given as indices or names (``None`` = all, in order)."""
     if values is None:
@@ -134,9 +99,10 @@ class DiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     where ``m``/``l`` are positions in those lists.
 
     Attributes:
-        events: the event catalog (without the implicit ``""`` slot 0).
+        catalog: the :class:`~yume_env.events.EventCatalog` of ``events`` (``slot`` is its index).
+        events: the event catalog's texts (without the implicit ``""`` slot 0).
         moves / looks: the move and look indices in use, in the order given.
-        table: ``table[index]`` is the :class:`~yume_env.world.stream.Action` sent for ``index``.
+        table: ``table[index]`` is the :class:`~yume_env.actions.Action` sent for ``index``.
 
     :meth:`decode` turns an index into the ``{"move", "look", "event"}`` dict passed to the wrapped
     environment; :meth:`encode` does the inverse.
@@ -149,22 +115,25 @@ class DiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         moves: Sequence[int | str] | None = None,
         looks: Sequence[int | str] | None = None,
     ):
-        catalog = _check_events(events)
+        catalog = EventCatalog(() if events is None else events)
         move_ids = _check_subset(moves, "moves", MOVES, move_index)
         look_ids = _check_subset(looks, "looks", LOOKS, look_index)
         gym.utils.RecordConstructorArgs.__init__(
             self,
-            events=None if events is None else list(catalog),
+            events=None if events is None else list(catalog.texts),
             moves=None if moves is None else list(move_ids),
             looks=None if looks is None else list(look_ids),
         )
         gym.ActionWrapper.__init__(self, env)
-        self.events = catalog
+        self.catalog = catalog
+        self.events = catalog.texts
         self.moves = move_ids
         self.looks = look_ids
-        slots = ("",) + catalog
         self.table: tuple[Action, ...] = tuple(
-            Action(m, lk, event) for event in slots for m in move_ids for lk in look_ids
+            Action(m, lk, catalog.decode(slot))
+            for slot in range(1 + len(catalog))
+            for m in move_ids
+            for lk in look_ids
         )
         self._index = {a: i for i, a in enumerate(self.table)}
         self.action_space = spaces.Discrete(len(self.table))
@@ -180,8 +149,7 @@ class DiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
             )
         if not 0 <= int(index) < len(self.table):
             raise ValueError(f"action: got {int(index)}; accepted: 0..{len(self.table) - 1}")
-        a = self.table[int(index)]
-        return {"move": a.move, "look": a.look, "event": a.event}
+        return self.table[int(index)].as_dict()
 
     def encode(self, action: Mapping | Action) -> int:
         """The index of a ``{"move", "look", "event"}`` action (``event`` optional, default ``""``)."""
@@ -194,11 +162,7 @@ class DiscreteActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(
                 f"action['look']: got {a.look} ({LOOKS[a.look]}); this wrapper has looks {list(self.looks)}"
             )
-        if a.event and a.event not in self.events:
-            raise ValueError(
-                f"action['event']: got {a.event!r}, which is not in the catalog; accepted: '' "
-                f"(keep the current event) or one of {list(self.events)}"
-            )
+        self.catalog.encode(a.event, "action['event']")  # names the catalog when the event is not in it
         return self._index[a]
 
     def action(self, action) -> dict:

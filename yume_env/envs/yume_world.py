@@ -19,11 +19,12 @@ from yume_env.envs.validation import (
     check_options,
     parse_action,
 )
+from yume_env.paths import SAMPLES
 from yume_env.world.captions import SpeedFields
 from yume_env.world.stream import WorldStream
 
 OBS_MODES = ("frames", "last_frame", "latent")
-SAMPLE_IMAGES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLE_IMAGES = SAMPLES
 DEFAULT_IMAGE = SAMPLE_IMAGES / "street.png"
 
 RewardFn = Callable[[np.ndarray | torch.Tensor, dict, dict], float]
@@ -122,7 +123,7 @@ class YumeWorldEnv(gym.Env):
       or a loaded :class:`~yume_env.model.pipeline.YumeModel` to share between environments.
     - ``checkpoint``: folder in the official ``Yume-5B-720P`` layout.
     - ``device`` / ``dtype``: e.g. ``"cuda"``, ``"bfloat16"`` (default bf16 on CUDA, float32 on CPU).
-    - ``resolution``: ``(H, W)``; the preset's default (704x1280 for 5B, 96x160 for tiny).
+    - ``resolution``: ``(H, W)`` or ``"HxW"``; the preset's default (704x1280 for 5B, 96x160 for tiny).
     - ``steps`` / ``shift``: sampler (default 4 / 7.0, the distilled model; 50 / 5.0 for quality).
     - ``obs_mode``: see above. ``decode``: ``"block"`` (default, faithful) or ``"stream"`` (seamless,
       32 frames). ``fit``: ``"stretch"`` (official) or ``"crop"`` for the start image.

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yume_env.actions import LOOKS, MOVES
+from yume_env.actions import LOOKS, MOVES, Action
 from yume_env.evaluation.motion import AXES, axis_agreement, estimate_block_motion
 from yume_env.evaluation.tasks import Task, TaskError, default_tasks, load_tasks
 from yume_env.evaluation.worlds import WORLDS, BenchmarkWorld, benchmark_world  # noqa: F401  (WORLDS: its old home)
@@ -550,7 +550,7 @@ def _run_episode(env, kind: BenchmarkWorld, policy, task: Task, seed: int, est_k
             block_frames = _frames_of(obs)
             frames.append(block_frames)
             est = estimate_block_motion(block_frames, **est_kwargs)
-            sent = (MOVES[int(action["move"])], LOOKS[int(action["look"])])
+            sent = Action.parse(action).combo  # a policy may return an Action or a dict
             agree = axis_agreement(est, want.move, want.look)
             world_ok = all(axis_agreement(est, *sent).values())
             if info.get("event_applied"):

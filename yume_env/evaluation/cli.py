@@ -126,7 +126,7 @@ def _resolution(text: str | None) -> tuple[int, int] | None:
     try:
         return parse_resolution(text)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"--{exc}") from None  # the world-level message, with the flag name
 
 
 def _env_kwargs(args) -> dict:

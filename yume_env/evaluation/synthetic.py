@@ -29,8 +29,7 @@ import numpy as np
 from PIL import Image
 
 from yume_env.evaluation.motion import LABELS
-
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
+from yume_env.paths import SAMPLES
 
 #: Labels with a clear, unambiguous synthetic warp (the estimator's headline accuracy is on these).
 CLEAR_LABELS: tuple[str, ...] = (

@@ -40,12 +40,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yume_env.paths import SAMPLES
 from yume_env.script import ScriptError, ScriptStep, parse_script
 
 FORMAT = "yume-env-tasks"
 VERSION = 1
 DEFAULT_SUITE = Path(__file__).resolve().parent / "default_tasks.json"
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 

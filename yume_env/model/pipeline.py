@@ -43,10 +43,7 @@ from yume_env.model.sampler import EulerSampler
 from yume_env.model.taehv import load_taehv
 from yume_env.model.text_encoder import TextEncoder, TextEncoderConfig, UMT5Encoder, load_tokenizer
 from yume_env.model.vae import VAEConfig, WanVAE
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-TINY_TOKENIZER = ASSETS / "tiny_tokenizer"
-TINY_CHECKPOINT = ASSETS / "tiny_checkpoint"
+from yume_env.paths import ASSETS, TINY_CHECKPOINT, TINY_TOKENIZER  # noqa: F401  (public names, kept here)
 
 _DTYPES = {
     "float32": torch.float32,

@@ -18,6 +18,14 @@ from pathlib import Path
 
 from yume_env.world.images import parse_resolution
 
+
+def _resolution(text: str | None) -> tuple[int, int] | None:
+    try:
+        return parse_resolution(text)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None  # the world-level message, with the flag name
+
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -64,7 +72,7 @@ def make_server(args):
         checkpoint=args.checkpoint,
         device=args.device,
         dtype=args.dtype,
-        resolution=parse_resolution(args.resolution),
+        resolution=_resolution(args.resolution),
         steps=args.steps,
         decode=args.decode,
     )

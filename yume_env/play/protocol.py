@@ -20,7 +20,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from yume_env.envs.validation import check_event
+from yume_env.actions import Action, check_event
 from yume_env.play.keys import action_of_keys
 
 MAX_MESSAGE_BYTES = 16 * 2**20  # a start image upload fits; anything larger is refused by the socket
@@ -44,6 +44,11 @@ class Step:
     look: int
     event: str
     keys: tuple[str, ...]
+
+    @property
+    def action(self) -> Action:
+        """The block's :class:`~yume_env.actions.Action`."""
+        return Action(self.move, self.look, self.event)
 
 
 @dataclass(frozen=True)
@@ -118,11 +123,10 @@ def parse_message(text: str) -> Message:
     if kind == "step":
         keys = data.get("keys", [])
         try:
-            move, look = action_of_keys(keys)
-            event = check_event(data.get("event", ""), "event")
+            action = Action(*action_of_keys(keys), check_event(data.get("event", ""), "event"))
         except (ValueError, TypeError) as exc:
             raise ProtocolError(str(exc)) from None
-        return Step(move, look, event, tuple(str(k) for k in keys))
+        return Step(action.move, action.look, action.event, tuple(str(k) for k in keys))
     if kind == "fork":
         return Fork()
     if kind == "rewind":

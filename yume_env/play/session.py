@@ -17,7 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from yume_env.actions import LOOKS, MOVES
+from yume_env.actions import Action
 from yume_env.script import ScriptStep
 
 WORLDS = ("tiny", "procedural", "yume")
@@ -171,9 +171,10 @@ class PlaySession:
         if self.seed is None:
             raise PlayError("step: the world has not started; press New world (reset) first")
         t0 = time.perf_counter()
-        obs, _, _, _, info = self.env.step({"move": move, "look": look, "event": event})
+        action = Action(move, look, event)
+        obs, _, _, _, info = self.env.step(action.as_dict())
         ms = (time.perf_counter() - t0) * 1e3
-        self.log.append(ScriptStep(MOVES[move], LOOKS[look], event))
+        self.log.append(ScriptStep.from_action(action))
         block = self._block(obs, info, ms)
         if self._recording is not None:
             self._recording.append((block.block_index, block.frames))

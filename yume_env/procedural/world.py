@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yume_env.action_checks import check_event, check_look, check_move
+from yume_env.actions import Action, check_event
 from yume_env.procedural import camera as cam
 from yume_env.procedural import events as ev
 from yume_env.procedural.renderer import Renderer
@@ -254,7 +254,7 @@ class ProceduralWorld:
         :data:`yume_env.actions.MOVES` / :data:`~yume_env.actions.LOOKS`; ``event`` is free text
         (``""`` keeps the current event). Nothing changes if this raises."""
         st = self._require("step")
-        move, look, text = check_move(move), check_look(look), check_event(event)
+        move, look, text = Action(move, look, event).as_tuple()  # checked: errors name the field
         rng_state = copy.deepcopy(self.rng.bit_generator.state)
         try:
             block, new_state = self._advance(st, move, look, text)

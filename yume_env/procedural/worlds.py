@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yume_env.action_checks import check_event, check_look, check_move
+from yume_env.actions import check_event
 from yume_env.procedural.world import ProceduralMark, ProceduralWorld
 from yume_env.world.protocol import check_world_actions
 from yume_env.world.stream import Action, BlockOutput, check_world_index
@@ -132,12 +132,6 @@ class ProceduralWorlds:
         for i, a in enumerate(actions):
             if a is None:
                 continue
-            try:
-                check_move(a.move)
-                check_look(a.look)
-                check_event(a.event)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"actions[{i}]: {exc}") from None
             if not self.worlds[i].is_reset:
                 raise RuntimeError(f"world {i}: step before reset; call reset first")
         mark = self.mark()

@@ -24,7 +24,7 @@ def _keys(item, where: str) -> tuple[int, int]:
             step = parse_script(item)[0]
         except ScriptError as exc:
             raise ValueError(f"{where}: {exc}") from None
-        return MOVES.index(step.move), LOOKS.index(step.look)
+        return step.action.move, step.action.look
     if isinstance(item, Mapping):
         item = (item.get("move"), item.get("look"))
     if isinstance(item, Sequence) and len(item) == 2:

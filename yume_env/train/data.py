@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from yume_env.actions import LOOKS, MOVES
-from yume_env.procedural.events import CATALOG
+from yume_env.events import PROCEDURAL_EVENTS
 from yume_env.world.captions import render_caption
 
 #: Movement index after a left-right mirror: A<->D, W+A<->W+D, S+A<->S+D.
@@ -40,7 +40,7 @@ MIRROR_LOOK: tuple[int, ...] = (0, 2, 1, 3, 4, 6, 5, 8, 7)
 REVERSE_LOOK: tuple[int, ...] = (0, 2, 1, 4, 3, 8, 7, 6, 5)
 
 #: Event texts used in the data: every catalog event's canonical text plus a few other phrasings.
-EVENT_TEXTS: tuple[str, ...] = tuple(e.text for e in CATALOG) + ("sunset", "lights out", "thick fog")
+EVENT_TEXTS: tuple[str, ...] = PROCEDURAL_EVENTS.phrases + ("sunset", "lights out", "thick fog")
 
 BLOCK_FRAMES = 29  # 1 + 4 * 7: eight latents from the causal VAE
 IMAGE_FRAMES = 17  # the start image as a static clip: five latents

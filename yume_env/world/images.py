@@ -33,12 +33,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from yume_env.paths import SAMPLES
+
 FITS = ("stretch", "crop")
 # Largest start image decoded (36 MP covers 8K UHD). Checked from the file header, before decoding: a
 # small PNG can claim 90 megapixels and take gigabytes once decoded to float.
 MAX_IMAGE_PIXELS = 36_000_000
 MAX_STRETCH = 1.5  # a stretch changing the aspect ratio by more than this warns (fit="crop" keeps it)
-SAMPLES = Path(__file__).resolve().parent.parent / "assets" / "samples"
 
 
 def sample_names() -> list[str]:
@@ -223,11 +224,15 @@ def autoencode_frames(vae, frames: np.ndarray) -> np.ndarray:
 
 
 def parse_resolution(text: str | None) -> tuple[int, int] | None:
-    """``"HxW"`` (e.g. ``"544x960"``) as ``(H, W)``; ``None`` stays ``None``. ``ValueError`` otherwise."""
+    """``"HxW"`` (e.g. ``"544x960"``) as ``(H, W)``; ``None`` stays ``None``.
+
+    ``ValueError`` (``resolution: got ...; accepted: ...``) otherwise; command lines put their flag
+    name in front (``--resolution: ...``).
+    """
     if text is None:
         return None
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--resolution: got {text!r}; accepted: HxW such as 544x960") from None
+        raise ValueError(f"resolution: got {text!r}; accepted: HxW such as 544x960") from None
     return h, w

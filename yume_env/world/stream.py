@@ -35,27 +35,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from yume_env.actions import Action  # re-exported: yume_env.world.stream.Action is the same class
 from yume_env.model.frame_decoder import FrameDecoder
 from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import MAX_TIERED_HISTORY
 from yume_env.world.captions import SpeedFields, render_caption
-from yume_env.world.images import load_image, to_uint8
+from yume_env.world.images import load_image, parse_resolution, to_uint8
 
 DECODE_MODES = ("block", "stream", "none")
 
 
 class NonFiniteOutputError(RuntimeError):
     """The model produced NaN/Inf for some world; that world was left as it was before the step."""
-
-
-@dataclass(frozen=True)
-class Action:
-    """One block's action for one world: movement index, camera index, event text ("" keeps the current one)."""
-
-    move: int = 0
-    look: int = 0
-    event: str = ""
 
 
 @dataclass
@@ -188,7 +180,7 @@ class WorldStream:
     Args:
         model: the generator.
         num_worlds: B.
-        resolution: (height, width); default the preset's.
+        resolution: (height, width) or ``"HxW"`` (``"96x160"``); default the preset's.
         steps / shift: sampler settings (default the preset's: 4 steps, shift 7).
         decode: ``"block"``, ``"stream"`` or ``"none"`` (see the module doc).
         fit: how start images are resized: ``"stretch"`` (official) or ``"crop"``.
@@ -229,6 +221,8 @@ class WorldStream:
         if shift is not None and (isinstance(shift, bool) or not isinstance(shift, int | float | np.number)):
             raise TypeError(f"shift: got {shift!r} ({type(shift).__name__}); accepted: a finite number > 0")
         self.model = model
+        if isinstance(resolution, str):  # "96x160", as on the command line
+            resolution = parse_resolution(resolution)
         self.resolution = model.preset.check_resolution(resolution)
         self.latent_hw = model.latent_hw(self.resolution)
         self.sampler = EulerSampler(
