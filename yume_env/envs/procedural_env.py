@@ -9,8 +9,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.actions import check_event
+from yume_env.envs.spaces import action_space, frames_space, last_frame_space
 from yume_env.envs.validation import parse_action as _parse_action
 from yume_env.procedural.timing import Milliseconds
 from yume_env.procedural.world import ProceduralWorld, check_number
