@@ -17,6 +17,12 @@ protocol, never on a backend's internals, so a world can live in this process
 | ``restore(i, snapshot)`` | world ``i`` becomes the snapshot; the snapshot stays reusable |
 | ``fork(source, target)`` | ``restore(target, snapshot(source))`` without handing the state to the caller |
 | ``last_frames(i)`` | the newest block's ``[T, H, W, 3]`` uint8 frames (``None`` if none were decoded) |
+| ``latent_shape`` | ``(C, F, h, w)`` of one block's latents, or ``None`` for a backend without latents |
+| ``is_reset(i)`` / ``block_index(i)`` | whether world ``i`` was started; blocks it generated since |
+| ``check_reset(image=None, prompt="")`` | raises what ``reset`` would raise for this start, changes nothing |
+| ``mark()`` / ``rollback(mark)`` | a handle on every world's state; put every world back to it (undo a step or reset) |
+| ``decode_latents(latents)`` | ``[T, H, W, 3]`` uint8 frames of one block's latents, as ``decode="block"`` gives |
+| ``close()`` | release what the backend holds (its worlds are gone) |
 
 Rules every backend keeps: world ``i``'s frames depend only on its own seed, start and actions (not
 on which other worlds share a batch, nor on where the world runs); ``restore`` of a snapshot followed
@@ -72,6 +78,23 @@ class BatchedWorlds(Protocol):
     def fork(self, source: int, target: int) -> None: ...
 
     def last_frames(self, index: int) -> np.ndarray | None: ...
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int] | None: ...
+
+    def is_reset(self, index: int) -> bool: ...
+
+    def block_index(self, index: int) -> int: ...
+
+    def check_reset(self, image=None, prompt: str = "") -> None: ...
+
+    def mark(self) -> Any: ...
+
+    def rollback(self, mark: Any) -> None: ...
+
+    def decode_latents(self, latents) -> np.ndarray: ...
+
+    def close(self) -> None: ...
 
 
 def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> None:
