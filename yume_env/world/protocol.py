@@ -51,7 +51,7 @@ import numpy as np
 
 from yume_env.world.stream import Action, BlockOutput
 
-__all__ = ["Action", "BatchedWorlds", "BlockOutput"]
+__all__ = ["Action", "BatchedWorlds", "BlockOutput", "check_world_actions", "per_world"]
 
 
 @runtime_checkable
@@ -104,3 +104,12 @@ def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> No
     for i, a in enumerate(actions):
         if a is not None and not isinstance(a, Action):
             raise TypeError(f"actions[{i}]: got {type(a).__name__}; accepted: Action or None")
+
+
+def per_world(value, n: int, name: str) -> list:
+    """``value`` for each of ``n`` worlds: one value for all, or a list/tuple with one entry per world."""
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise ValueError(f"{name}: got {len(value)} entries; accepted: one value, or one per world ({n})")
+        return list(value)
+    return [value] * n
