@@ -277,11 +277,12 @@ class Episodes:
         return frames
 
     # ------------------------------------------------------------------ branching
-    def snapshot(self, i: int) -> EpisodeSnapshot:
+    def snapshot(self, i: int, world: Any = None) -> EpisodeSnapshot:
+        """World ``i`` and its episode (``world``: the backend's snapshot of it, when already taken)."""
         if self.last_obs[i] is None:
             raise gym.error.ResetNeeded(f"world {i}: snapshot before reset; call reset() first")
         return EpisodeSnapshot(
-            world=self.worlds.snapshot(i),
+            world=self.worlds.snapshot(i) if world is None else world,
             steps=int(self.steps[i]),
             ended=bool(self.ended[i]),
             rng_state=self.rngs[i].bit_generator.state,
