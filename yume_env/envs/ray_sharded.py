@@ -15,6 +15,7 @@ store: copy them (``np.array(x)``) before writing to them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +28,59 @@ from yume_env.distributed.pool import WorkerPool, resolve_pool
 from yume_env.distributed.shards import merge_infos, per_world, shard_indices, split_batch
 from yume_env.distributed.worlds import SnapshotRef
 from yume_env.envs.validation import check_vector_args, parse_batched_actions
+from yume_env.envs.world_vector import check_world
+
+
+@dataclass(frozen=True)
+class RayEnvOptions:
+    """The Ray vector envs' own keywords (the rest go to the env), checked: ``autoreset_mode``,
+    ``snapshot_every`` and, for a new pool, ``num_gpus``, ``num_cpus``, ``threads``,
+    ``actor_options``, ``timeout_s`` (see :class:`~yume_env.distributed.pool.WorkerPool`)."""
+
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP
+    snapshot_every: int | None = None
+    num_gpus: float | None = None
+    num_cpus: float | None = None
+    threads: int | None = None
+    actor_options: dict | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self):
+        _, mode = check_vector_args(1, self.autoreset_mode)
+        object.__setattr__(self, "autoreset_mode", mode)
+        every = self.snapshot_every
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(f"snapshot_every: got {every!r}; accepted: an integer >= 1 or None")
+
+    @classmethod
+    def pop(cls, kwargs: dict) -> RayEnvOptions:
+        """The options among ``kwargs``, removed from it."""
+        return cls(**{f.name: kwargs.pop(f.name) for f in fields(cls) if f.name in kwargs})
+
+    def pool_options(self) -> dict:
+        return {
+            k: getattr(self, k) for k in ("num_gpus", "num_cpus", "threads", "actor_options", "timeout_s")
+        }
+
+    def resolve_pool(self, workers, num_worlds: int, cuda: bool) -> tuple[WorkerPool, bool]:
+        """``(pool, owned)`` for ``workers`` (see :func:`~yume_env.distributed.pool.resolve_pool`)."""
+        return resolve_pool(workers, num_worlds, cuda=cuda, **self.pool_options())
+
+
+def check_restart(env, worker, snapshots: Mapping[int, object] | None) -> dict:
+    """``restart_worker``'s arguments for a Ray vector env: a worker index, and snapshots only of
+    that worker's worlds (returned as a dict)."""
+    if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < env.pool.num_workers:
+        raise IndexError(f"worker: got {worker!r}; accepted: 0..{env.pool.num_workers - 1}")
+    snapshots = dict(snapshots or {})
+    for i in snapshots:
+        if env.worker_of(i) != worker:
+            raise ValueError(
+                f"snapshots: world {i} is on worker {env.worker_of(i)}, not {worker}; "
+                f"accepted: worlds {env.worlds_of(worker)}"
+            )
+    return snapshots
+
 
 #: Constructor arguments of the in-process vector envs that take one value per world.
 _PER_WORLD_KWARGS = ("image", "prompt")
@@ -66,42 +120,22 @@ class RayShardedVectorEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
-        self,
-        env_id: str = "YumeWorld-v0",
-        num_envs: int = 1,
-        workers: int | WorkerPool = 1,
-        *,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        snapshot_every: int | None = None,
-        num_gpus: float | None = None,
-        num_cpus: float | None = None,
-        threads: int | None = None,
-        actor_options: dict | None = None,
-        timeout_s: float | None = None,
-        **env_kwargs,
+        self, env_id: str = "YumeWorld-v0", num_envs: int = 1, workers: int | WorkerPool = 1, **kwargs
     ):
-        num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)
+        options = RayEnvOptions.pop(kwargs)
+        env_kwargs = kwargs
+        num_envs, autoreset_mode = check_vector_args(num_envs, options.autoreset_mode)
+        snapshot_every = options.snapshot_every
         if not isinstance(env_id, str) or env_id not in gym.registry:
             raise ValueError(f"env_id: got {env_id!r}; accepted: a registered id such as 'YumeWorld-v0'")
-        if snapshot_every is not None and (
-            isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1
-        ):
-            raise ValueError(f"snapshot_every: got {snapshot_every!r}; accepted: an integer >= 1 or None")
         spec = gym.spec(env_id)
         if snapshot_every is not None and spec.vector_entry_point is None:
             raise ValueError(
                 f"snapshot_every: {env_id} shards run gymnasium's SyncVectorEnv, which has no world "
                 "snapshots; accepted: None, or env_id='YumeWorld-v0'"
             )
-        self.pool, self._owns_pool = resolve_pool(
-            workers,
-            num_envs,
-            cuda=str(env_kwargs.get("device") or "").startswith("cuda"),
-            num_gpus=num_gpus,
-            num_cpus=num_cpus,
-            threads=threads,
-            actor_options=actor_options,
-            timeout_s=timeout_s,
+        self.pool, self._owns_pool = options.resolve_pool(
+            workers, num_envs, str(env_kwargs.get("device") or "").startswith("cuda")
         )
         self.env_id = env_id
         self.num_envs = num_envs
@@ -148,13 +182,7 @@ class RayShardedVectorEnv(VectorEnv):
         return list(self.shards[worker])
 
     def _check_world(self, index, name: str) -> int:
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not 0 <= index < self.num_envs
-        ):
-            raise IndexError(f"{name}: got {index!r}; accepted: a world index 0..{self.num_envs - 1}")
-        return int(index)
+        return check_world(index, self.num_envs, name)
 
     def _local(self, index: int) -> tuple[int, int]:
         k = self.worker_of(index)
@@ -322,15 +350,7 @@ class RayShardedVectorEnv(VectorEnv):
         ``VectorWorldSnapshot`` you kept), else from its last kept snapshot. Returns the worlds that
         had neither: they must be reset (``reset(options={"reset_mask": mask})``) before stepping.
         """
-        if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < self.pool.num_workers:
-            raise IndexError(f"worker: got {worker!r}; accepted: 0..{self.pool.num_workers - 1}")
-        snapshots = dict(snapshots or {})
-        for i in snapshots:
-            if self.worker_of(i) != worker:
-                raise ValueError(
-                    f"snapshots: world {i} is on worker {self.worker_of(i)}, not {worker}; "
-                    f"accepted: worlds {self.worlds_of(worker)}"
-                )
+        snapshots = check_restart(self, worker, snapshots)
         self.pool.restart(worker)
         handle = self.pool.handles[worker]
         self.pool.gather([(worker, handle.build_vector.remote(*self._build_args[worker]))], self.worlds_of)

@@ -15,14 +15,14 @@ arrays and snapshots fetched with ``SnapshotRef.get()`` are read-only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import ray
-from gymnasium.vector import AutoresetMode
 
 from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.worlds import RayWorlds, SnapshotRef
 from yume_env.envs.episodes import EPISODE_ARGS, EpisodeSnapshot, episode_args
+from yume_env.envs.ray_sharded import RayEnvOptions, check_restart
 from yume_env.envs.validation import check_vector_args
 from yume_env.envs.world_vector import WorldVectorEnv
 from yume_env.envs.yume_world import split_world_kwargs, with_default_images, world_spec_for
@@ -64,48 +64,22 @@ class RayVectorEnv(WorldVectorEnv):
         return super().__new__(cls)
 
     def __init__(
-        self,
-        env_id: str = "YumeWorld-v0",
-        num_envs: int = 1,
-        workers: int | WorkerPool = 1,
-        *,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        snapshot_every: int | None = None,
-        num_gpus: float | None = None,
-        num_cpus: float | None = None,
-        threads: int | None = None,
-        actor_options: dict | None = None,
-        timeout_s: float | None = None,
-        image=None,
-        prompt: str | Sequence[str] = "",
-        **env_kwargs,
+        self, env_id: str = "YumeWorld-v0", num_envs: int = 1, workers: int | WorkerPool = 1, **kwargs
     ):
         # every check first: starting actors and loading models takes a while
-        num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)
-        if snapshot_every is not None and (
-            isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1
-        ):
-            raise ValueError(f"snapshot_every: got {snapshot_every!r}; accepted: an integer >= 1 or None")
-        episode, spec = split_world_kwargs(env_kwargs, EPISODE_ARGS)
-        args = episode_args(
-            num_envs, tuple(self.metadata["render_modes"]), image=image, prompt=prompt, **episode
-        )
+        options = RayEnvOptions.pop(kwargs)
+        num_envs, autoreset_mode = check_vector_args(num_envs, options.autoreset_mode)
+        episode, spec = split_world_kwargs(kwargs, EPISODE_ARGS)
+        args = episode_args(num_envs, tuple(self.metadata["render_modes"]), **episode)
         self.env_id = env_id
-        self.snapshot_every = snapshot_every
+        self.snapshot_every = options.snapshot_every
         self.world_spec = world_spec_for(spec, args.obs_mode, None)
-        pool_options = {"num_gpus": num_gpus, "num_cpus": num_cpus, "threads": threads}
-        pool_options.update(actor_options=actor_options, timeout_s=timeout_s)
-        worlds = RayWorlds(num_envs, workers, self.world_spec, pool_options)
+        worlds = RayWorlds(num_envs, workers, self.world_spec, options.pool_options())
         self._kept: list[SnapshotRef | None] = [None] * num_envs
         self._steps_since_keep = 0
         try:
-            super().__init__(
-                worlds,
-                autoreset_mode,
-                image=with_default_images(args.images, args.prompts),
-                prompt=args.prompts,
-                **episode,
-            )
+            episode.update(image=with_default_images(args.images, args.prompts), prompt=args.prompts)
+            super().__init__(worlds, autoreset_mode, **episode)
         except BaseException:
             worlds.close()
             raise
@@ -180,15 +154,7 @@ class RayVectorEnv(WorldVectorEnv):
         ``EpisodeSnapshot`` you kept), else from its last kept snapshot. Returns the worlds that had
         neither: they must be reset (``reset(options={"reset_mask": mask})``) before stepping.
         """
-        if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < self.pool.num_workers:
-            raise IndexError(f"worker: got {worker!r}; accepted: 0..{self.pool.num_workers - 1}")
-        snapshots = dict(snapshots or {})
-        for i in snapshots:
-            if self.worker_of(i) != worker:
-                raise ValueError(
-                    f"snapshots: world {i} is on worker {self.worker_of(i)}, not {worker}; "
-                    f"accepted: worlds {self.worlds_of(worker)}"
-                )
+        snapshots = check_restart(self, worker, snapshots)
         missing = []
         for i in self.stream.restart_worker(worker):
             snap = snapshots.get(i, self._kept[i])

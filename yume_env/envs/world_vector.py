@@ -33,6 +33,13 @@ def actions_of(actions: dict, i: int) -> dict:
     }
 
 
+def check_world(index, num_envs: int, name: str = "index") -> int:
+    """``index`` (argument ``name``) as a world index of a vector env of ``num_envs`` worlds."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < num_envs:
+        raise IndexError(f"{name}: got {index!r}; accepted: a world index 0..{num_envs - 1}")
+    return int(index)
+
+
 class WorldVectorEnv(VectorEnv):
     """Every world of ``worlds`` behind the Gymnasium vector API (one batched step per ``step``).
 
@@ -106,13 +113,7 @@ class WorldVectorEnv(VectorEnv):
         return self._episodes.last_obs
 
     def _check_world(self, index, name: str = "index") -> int:
-        if (
-            isinstance(index, bool)
-            or not isinstance(index, int | np.integer)
-            or not 0 <= index < self.num_envs
-        ):
-            raise IndexError(f"{name}: got {index!r}; accepted: a world index 0..{self.num_envs - 1}")
-        return int(index)
+        return check_world(index, self.num_envs, name)
 
     # ------------------------------------------------------------------ VectorEnv API
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
