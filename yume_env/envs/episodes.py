@@ -219,7 +219,11 @@ class Episodes:
         ``raw_actions[i]`` is what ``reward_fn(obs, action, info)`` gets; ``world_key`` adds
         ``info["world"] = i``. A failing ``reward_fn`` leaves every world as it was.
         """
-        mark = self.worlds.mark()
+        # only what runs after the backend's step can fail halfway: a reward, a decode for render()
+        undoable = reward_fn is not None or (
+            self.obs_mode == "latent" and self.render_mode == "rgb_array_list"
+        )
+        mark = self.worlds.mark() if undoable else None
         outs = self.worlds.step(actions)
         stepped = {}
         try:
@@ -231,7 +235,8 @@ class Episodes:
                 reward = 0.0 if reward_fn is None else call_reward(reward_fn, obs, raw_actions[i], info)
                 stepped[i] = (obs, reward, info, self._render_frames(i, outs[i]))
         except BaseException:
-            self.worlds.rollback(mark)
+            if mark is not None:
+                self.worlds.rollback(mark)
             raise
         results = {}
         for i, (obs, reward, info, frames) in stepped.items():
