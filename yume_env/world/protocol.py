@@ -39,7 +39,11 @@ How the backends map onto it:
 - The procedural world (``YumeProcedural-v0``, :mod:`yume_env.envs.procedural_env`) is a
   ground-truth renderer, not a generator: :class:`yume_env.envs.procedural_worlds.ProceduralWorlds`
   adapts N of them to this protocol (``image`` is refused, ``prompt`` becomes the starting event,
-  ``latents`` is ``None``, ``info`` carries the camera ground truth).
+  ``latents`` and ``latent_shape`` are ``None``, ``info`` carries the camera ground truth).
+
+The Gymnasium envs on it are :class:`yume_env.envs.world_env.WorldEnv` (one world) and
+:class:`yume_env.envs.world_vector.WorldVectorEnv` (all of them); ``YumeWorld-v0`` and its vector
+and Ray forms are those envs on a ``WorldStream`` or ``RayWorlds``.
 """
 
 from __future__ import annotations
