@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yume_env.envs.model_cache import get_model
 from yume_env.paths import SAMPLES
 from yume_env.rewards.goal_image import ssim
 from yume_env.world.images import to_uint8
+from yume_env.world.model_cache import get_model
 from yume_env.world.stream import Action, WorldStream
 
 SAMPLE = SAMPLES / "street.png"

@@ -287,6 +287,27 @@ def test_a_restarted_worker_without_snapshots_asks_for_a_reset(pool):
     venv.close()
 
 
+def test_a_step_that_loses_a_worker_changes_no_world_on_the_live_ones(pool):
+    venv = gym.make_vec(
+        "YumeWorld-v0", num_envs=N, workers=pool, image=IMAGES, resolution=SMALL, obs_mode="latent"
+    )
+    venv.reset(seed=2)
+    venv.step(_actions(0))
+    assert isinstance(venv.stream, RayWorlds) and isinstance(venv.stream, BatchedWorlds)
+    ray.kill(pool.handles[0])
+    with pytest.raises(WorkerDiedError, match=r"worker 0 held worlds \[0, 1\]"):
+        venv.step(_actions(1))
+    # worker 1 stepped its worlds, then undid it: they and their episodes are one step in
+    assert [venv.stream.block_index(i) for i in (2, 3)] == [1, 1] and venv._steps.tolist() == [1] * N
+    assert venv.restart_worker(0) == [0, 1]  # no kept snapshots: worlds 0 and 1 need a reset
+    with pytest.raises(gym.error.ResetNeeded, match="before reset"):
+        venv.step(_actions(1))
+    venv.reset(seed=[2, 3, None, None], options={"reset_mask": np.array([True, True, False, False])})
+    _, _, _, _, info = venv.step(_actions(1))
+    assert info["block_index"].tolist() == [1, 1, 2, 2]
+    venv.close()
+
+
 def test_an_owned_pool_ends_with_the_env():
     venv = RayVectorEnv("YumeProcedural-v0", num_envs=2, workers=1, resolution=(24, 40), frames_per_block=1)
     handle = venv.pool.handles[0]

@@ -155,3 +155,36 @@ class WorkerPool:
             except Exception:
                 pass
         self.handles = []
+
+
+def resolve_pool(
+    workers,
+    num_worlds: int,
+    *,
+    cuda: bool = False,
+    num_gpus: float | None = None,
+    num_cpus: float | None = None,
+    threads: int | None = None,
+    actor_options: dict | None = None,
+    timeout_s: float | None = None,
+) -> tuple[WorkerPool, bool]:
+    """``(pool, owned)`` for a ``workers=`` argument: a :class:`WorkerPool` given (kept by its owner),
+    or a new pool of that many workers (ended with its env). ``W > num_worlds`` is refused before any
+    actor starts; a new pool puts one GPU on each worker when ``cuda`` (unless ``num_gpus`` says)."""
+    from yume_env.distributed.shards import shard_indices
+
+    if isinstance(workers, WorkerPool):
+        shard_indices(num_worlds, workers.num_workers)
+        return workers, False
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: got {workers!r}; accepted: an integer >= 1 or a WorkerPool")
+    shard_indices(num_worlds, workers)
+    pool = WorkerPool(
+        workers,
+        num_gpus=(1 if cuda else 0) if num_gpus is None else num_gpus,
+        num_cpus=num_cpus,
+        threads=threads,
+        actor_options=actor_options,
+        timeout_s=timeout_s,
+    )
+    return pool, True

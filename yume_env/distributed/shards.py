@@ -6,6 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from yume_env.world.protocol import per_world
+
+__all__ = ["merge_infos", "per_world", "shard_indices", "split_batch"]
+
 
 def shard_indices(num_worlds: int, num_workers: int) -> list[list[int]]:
     """Contiguous, as-even-as-possible blocks of world indices: 5 worlds on 2 workers -> [0,1,2], [3,4]."""
@@ -14,15 +18,6 @@ def shard_indices(num_worlds: int, num_workers: int) -> list[list[int]]:
             f"workers: got {num_workers} for {num_worlds} world(s); accepted: at most one worker per world"
         )
     return [part.tolist() for part in np.array_split(np.arange(num_worlds), num_workers)]
-
-
-def per_world(value, n: int, name: str) -> list:
-    """One value for every world, or a list/tuple with one entry per world (as the in-process vector env)."""
-    if isinstance(value, list | tuple):
-        if len(value) != n:
-            raise ValueError(f"{name}: got {len(value)} entries; accepted: one value, or one per world ({n})")
-        return list(value)
-    return [value] * n
 
 
 def split_batch(batch, indices: Sequence[int]):

@@ -2,8 +2,9 @@
 
 One worker owns one device (a GPU when the actor was given ``num_gpus=1``: Ray sets
 ``CUDA_VISIBLE_DEVICES`` so ``"cuda"`` is that GPU; or ``threads`` CPU threads) and one batched
-backend: a shard vector env (``gym.make_vec`` of the same id, so world semantics are exactly the
-in-process ones) or a :class:`~yume_env.world.stream.WorldStream`. The class is plain Python; the
+backend: a :class:`~yume_env.world.stream.WorldStream` built from the driver's
+:class:`~yume_env.world.spec.WorldSpec` (for :class:`~yume_env.distributed.worlds.RayWorlds`), or a
+shard vector env (``gym.make_vec`` of a registered id, for envs without a world backend). The class is plain Python; the
 pool turns it into an actor with ``ray.remote``. Everything here runs on the worker's machine.
 """
 
@@ -73,25 +74,59 @@ class WorldWorker:
             self.env = None
 
     # ------------------------------------------------------------------ WorldStream shard
-    def build_stream(self, num_worlds: int, model_kwargs: dict, stream_kwargs: dict) -> dict:
-        """Build a :class:`WorldStream` shard; returns its resolution and frames per block."""
-        from yume_env.envs.model_cache import get_model
-        from yume_env.world.stream import WorldStream
-
-        self.stream = WorldStream(get_model(**model_kwargs), num_worlds=num_worlds, **stream_kwargs)
-        return {"resolution": tuple(self.stream.resolution), "frames_per_block": self.stream.frames_per_block}
+    def build_stream(self, num_worlds: int, spec) -> dict:
+        """Build this worker's :class:`WorldStream` of ``num_worlds`` worlds from a
+        :class:`~yume_env.world.spec.WorldSpec`; returns what the driver needs to know about it."""
+        self.stream = spec.build(num_worlds)
+        self._mark = None
+        self._step_mark = None
+        return {
+            "resolution": tuple(self.stream.resolution),
+            "frames_per_block": self.stream.frames_per_block,
+            "latent_shape": tuple(self.stream.latent_shape),
+        }
 
     def stream_reset(self, index: int, image, prompt: str, seed):
         return self.stream.reset(index, image=image, prompt=prompt, seed=seed)
 
     def stream_step(self, actions):
+        self._step_mark = self.stream.mark()  # for undo_step when another worker's part fails
         return self.stream.step(actions)
+
+    def undo_step(self) -> None:
+        """Undo the last ``stream_step`` (the driver's step failed on another worker)."""
+        if self._step_mark is not None:
+            self.stream.rollback(self._step_mark)
+            self._step_mark = None
+
+    def stream_mark(self) -> int:
+        """Mark every world's state here; returns the mark's number for :meth:`stream_rollback`."""
+        self._mark = (0 if self._mark is None else self._mark[0] + 1, self.stream.mark())
+        return self._mark[0]
+
+    def stream_rollback(self, number: int) -> None:
+        if self._mark is None or self._mark[0] != number:
+            raise RuntimeError(f"mark: got number {number}; accepted: the last mark() of this worker")
+        self.stream.rollback(self._mark[1])
 
     def stream_snapshot(self, index: int):
         return self.stream.snapshot(index)
 
+    def stream_snapshots(self):
+        """One snapshot per world of this worker (each its own object, with ``num_returns``)."""
+        snaps = [self.stream.snapshot(j) for j in range(self.stream.num_worlds)]
+        return snaps[0] if len(snaps) == 1 else tuple(snaps)
+
     def stream_restore(self, index: int, snapshot) -> None:
         self.stream.restore(index, snapshot)
 
-    def stream_last_frames(self, index: int):
-        return self.stream.last_frames(index)
+    def stream_call(self, method: str, *args):
+        """A read-only protocol call (``last_frames``, ``is_reset``, ``block_index``, ``check_reset``,
+        ``decode_latents``) on this worker's stream."""
+        if method not in ("last_frames", "is_reset", "block_index", "check_reset", "decode_latents"):
+            raise ValueError(f"method: got {method!r}; accepted: a read-only world call")
+        return getattr(self.stream, method)(*args)
+
+    def stream_close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()

@@ -11,7 +11,7 @@ def make_yume_world_vector(num_envs: int = 1, workers=None, **kwargs) -> VectorE
     Without ``workers``: :class:`~yume_env.envs.vector.YumeWorldVectorEnv` (N worlds batched through
     one model in this process). With ``workers=W`` (an int or a
     :class:`~yume_env.distributed.WorkerPool`): :class:`~yume_env.distributed.RayVectorEnv`, the
-    same worlds sharded over W Ray actors (needs ``pip install "yume-env[ray]"``).
+    same vector env with its worlds sharded over W Ray actors (needs ``pip install "yume-env[ray]"``).
     """
     if workers is None:
         from yume_env.envs.vector import YumeWorldVectorEnv

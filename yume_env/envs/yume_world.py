@@ -1,66 +1,70 @@
-"""``YumeWorld-v0``: one Yume-1.5 generated world as a Gymnasium environment."""
+"""``YumeWorld-v0``: one Yume-1.5 generated world as a Gymnasium environment.
+
+The env is :class:`~yume_env.envs.world_env.WorldEnv` on a :class:`~yume_env.world.stream.WorldStream`
+of one world, built from a :class:`~yume_env.world.spec.WorldSpec` of the world keywords.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-import gymnasium as gym
-import numpy as np
-import torch
-from gymnasium import spaces
-
-from yume_env.envs.model_cache import get_decoder, get_runtime_model
-from yume_env.envs.spaces import action_space, frames_space, last_frame_space
-from yume_env.envs.validation import (
-    call_reward,
-    check_episode_args,
-    check_event,
-    check_options,
-    parse_action,
+from yume_env.envs.episodes import (
+    EPISODE_ARGS,
+    OBS_MODES,
+    RewardFn,
+    check_obs_mode,
+    episode_args,
+    observation_from,
+    observation_space_for,
 )
+from yume_env.envs.world_env import WorldEnv
 from yume_env.paths import SAMPLES
-from yume_env.world.captions import SpeedFields
-from yume_env.world.stream import WorldStream
+from yume_env.world.spec import WorldSpec
 
-OBS_MODES = ("frames", "last_frame", "latent")
+__all__ = [
+    "DEFAULT_IMAGE",
+    "OBS_MODES",
+    "RewardFn",
+    "YumeWorldEnv",
+    "check_obs_mode",
+    "observation_from",
+    "observation_space_for",
+    "split_world_kwargs",
+    "with_default_images",
+    "world_spec_for",
+]
+
 SAMPLE_IMAGES = SAMPLES
 DEFAULT_IMAGE = SAMPLE_IMAGES / "street.png"
 
-RewardFn = Callable[[np.ndarray | torch.Tensor, dict, dict], float]
+
+def split_world_kwargs(kwargs: dict, env_names: tuple[str, ...]) -> tuple[dict, WorldSpec]:
+    """An env's keywords as ``(its own, the WorldSpec of the rest)``; an unknown name raises
+    ``TypeError`` listing every accepted one. The spec is checked before anything is built."""
+    unknown = sorted(set(kwargs) - set(env_names) - set(WorldSpec.names()))
+    if unknown:
+        raise TypeError(
+            f"got unexpected argument(s) {', '.join(map(repr, unknown))}; accepted: "
+            + ", ".join((*env_names, *WorldSpec.names()))
+        )
+    env = {k: v for k, v in kwargs.items() if k in env_names}
+    return env, WorldSpec.from_kwargs(**{k: v for k, v in kwargs.items() if k not in env_names})
 
 
-def observation_space_for(stream: WorldStream, obs_mode: str) -> spaces.Space:
-    h, w = stream.resolution
-    if obs_mode == "frames":
-        return frames_space(stream.frames_per_block, h, w)
-    if obs_mode == "last_frame":
-        return last_frame_space(h, w)
-    c, (lh, lw) = stream.model.latent_channels, stream.latent_hw
-    return spaces.Box(-np.inf, np.inf, shape=(c, stream.model.block_frames, lh, lw), dtype=np.float32)
+def world_spec_for(spec: WorldSpec, obs_mode: str, render_mode: str | None) -> WorldSpec:
+    """``spec`` as ``YumeWorld-v0`` builds it: nothing is decoded for latent observations, and only
+    the newest frame for ``last_frame`` ones (unless every frame is rendered)."""
+    if obs_mode == "latent":
+        return spec.replace(decode="none")
+    if obs_mode == "last_frame" and render_mode != "rgb_array_list":
+        return spec.replace(last_frame_only=True)
+    return spec
 
 
-def observation_from(out, obs_mode: str, stream: WorldStream):
-    """The observation of one world's :class:`BlockOutput` in ``obs_mode``."""
-    # copies: the world keeps its newest frames, and a caller changing an observation must not alter them
-    if obs_mode == "frames":
-        return out.frames.copy()
-    if obs_mode == "last_frame":
-        return out.frames[-1].copy()
-    lat = out.latents
-    f = stream.model.block_frames
-    if lat.shape[1] < f:  # after an image reset: the start latents, repeated to a block's length
-        lat = torch.cat([lat, lat[:, -1:].expand(-1, f - lat.shape[1], -1, -1)], dim=1)
-    return lat[:, -f:].detach().cpu().numpy().astype(np.float32)
+def with_default_images(images: list, prompts: list[str]) -> list:
+    """Each world's start image: the bundled street where a world has neither image nor prompt."""
+    return [DEFAULT_IMAGE if img is None and not p.strip() else img for img, p in zip(images, prompts)]
 
 
-def check_obs_mode(obs_mode) -> str:
-    if obs_mode not in OBS_MODES:
-        raise ValueError(f"obs_mode: got {obs_mode!r}; accepted: {', '.join(OBS_MODES)}")
-    return obs_mode
-
-
-class YumeWorldEnv(gym.Env):
+class YumeWorldEnv(WorldEnv):
     """A world generated block by block by Yume-1.5, steered by keyboard moves, camera moves and text events.
 
     Each ``step`` denoises the next block of video (8 latent frames, 4 Euler steps by default) on the
@@ -119,33 +123,16 @@ class YumeWorldEnv(gym.Env):
       to RGB and resized). Default: the bundled sample street when neither image nor prompt is given.
     - ``prompt``: initial event text; without an image the world starts from text alone
       (text-to-video: ``reset`` generates the first block).
-    - ``model``: preset name (``"tiny"``, default, CPU-sized; ``"yume-1.5-5b"`` needs ``checkpoint``)
-      or a loaded :class:`~yume_env.model.pipeline.YumeModel` to share between environments.
-    - ``checkpoint``: folder in the official ``Yume-5B-720P`` layout.
-    - ``device`` / ``dtype``: e.g. ``"cuda"``, ``"bfloat16"`` (default bf16 on CUDA, float32 on CPU).
-    - ``resolution``: ``(H, W)`` or ``"HxW"``; the preset's default (704x1280 for 5B, 96x160 for tiny).
-    - ``steps`` / ``shift``: sampler (default 4 / 7.0, the distilled model; 50 / 5.0 for quality).
-    - ``obs_mode``: see above. ``decode``: ``"block"`` (default, faithful) or ``"stream"`` (seamless,
-      32 frames). ``fit``: ``"stretch"`` (official) or ``"crop"`` for the start image.
-    - ``decoder``: what turns latents into frames: ``"vae"`` (default, the official Wan2.2 VAE),
-      ``"taew2_2"`` or ``"taew2_2_super"`` (the TAEHV tiny decoders: ~150x cheaper, lower quality;
-      only meaningful with the 5B model) with ``decoder_path`` = the downloaded ``.safetensors`` or
-      ``.pth`` file. ``decode_dtype``: e.g. ``"bfloat16"`` to decode in reduced precision (encoding
-      stays float32); default the decoder's own (float32). With ``obs_mode="last_frame"`` only the
-      newest frame is decoded where the decoder allows it (the TAEHV does; the causal VAE cannot).
-    - ``speed``: caption speed fields: ``"auto"`` (official values), a ``SpeedFields`` or ``None``.
-    - ``max_episode_steps``, ``max_history``, ``reward_fn``, ``render_mode``: ``"rgb_array"`` (``render()``
-      returns the newest frame) or ``"rgb_array_list"`` (``render()`` returns every frame produced since
-      the last ``render``/``reset`` as a list: the start frame once after an image reset, then each
-      block's frames; in ``obs_mode="latent"`` the blocks are decoded for it, per block).
-    - ``threads``: CPU threads for torch (default ``None``: ``min(usable cores, 4)``, one core left
-      free on 2-4 core machines; see :mod:`yume_env.model.threads`). torch's setting is
-      process-global: the value of the environment created last applies to every model in the process.
-    - ``compile``: ``torch.compile`` the DiT blocks (default off; worth it on a GPU, the first blocks
-      are slow while it compiles). It applies to the model, which environments share.
-    - ``reuse_history_kv``: approximate long-episode path, off by default (exact): each block computes
-      the history keys/values once at its first denoising step and reuses them (see
-      ``docs/performance.md`` for its speed and its PSNR against the exact path).
+    - ``obs_mode``: see above. ``max_episode_steps``, ``reward_fn``, ``render_mode``: ``"rgb_array"``
+      (``render()`` returns the newest frame) or ``"rgb_array_list"`` (``render()`` returns every frame
+      produced since the last ``render``/``reset`` as a list: the start frame once after an image
+      reset, then each block's frames; in ``obs_mode="latent"`` the blocks are decoded for it).
+    - every other keyword builds the world: ``model``, ``checkpoint``, ``device``, ``dtype``,
+      ``resolution``, ``steps``, ``shift``, ``decode``, ``fit``, ``speed``, ``max_history``,
+      ``decoder``, ``decoder_path``, ``decode_dtype``, ``threads``, ``compile``,
+      ``reuse_history_kv``: documented once, in :mod:`yume_env.world.spec` (:class:`WorldSpec`).
+      An unknown keyword raises ``TypeError`` listing the accepted ones. With
+      ``obs_mode="last_frame"`` only the newest frame is decoded where the decoder allows it.
 
     ## Info
 
@@ -162,191 +149,21 @@ class YumeWorldEnv(gym.Env):
     - v0: first release (Yume-1.5 5B architecture, TSCM history, 1.5-style captions).
     """
 
-    metadata = {"render_modes": ["rgb_array", "rgb_array_list"], "render_fps": 16}
-
-    def __init__(
-        self,
-        image=None,
-        prompt: str = "",
-        model="tiny",
-        checkpoint: str | Path | None = None,
-        device: str | torch.device | None = None,
-        dtype: str | torch.dtype | None = None,
-        resolution: tuple[int, int] | None = None,
-        steps: int | None = None,
-        shift: float | None = None,
-        obs_mode: str = "frames",
-        decode: str = "block",
-        fit: str = "stretch",
-        speed: SpeedFields | str | None = "auto",
-        max_episode_steps: int | None = None,
-        max_history: int | None = None,
-        reward_fn: RewardFn | None = None,
-        render_mode: str | None = None,
-        decoder: str = "vae",
-        decoder_path: str | Path | None = None,
-        decode_dtype: str | torch.dtype | None = None,
-        threads: int | None = None,
-        compile: bool = False,
-        reuse_history_kv: bool = False,
-    ):
-        self.obs_mode = check_obs_mode(obs_mode)
-        check_episode_args(render_mode, max_episode_steps, reward_fn, tuple(self.metadata["render_modes"]))
-        self.prompt = check_event(prompt, "prompt")
-        if image is None and not prompt.strip():
-            image = DEFAULT_IMAGE
-        self.image = image
-        self.render_mode = render_mode
-        self.reward_fn = reward_fn
-        self._max_episode_steps = max_episode_steps
-        self._model, self.threads = get_runtime_model(model, checkpoint, device, dtype, threads, compile)
-        self.stream = WorldStream(
-            self._model,
-            num_worlds=1,
-            resolution=resolution,
-            steps=steps,
-            shift=shift,
-            decode="none" if self.obs_mode == "latent" else decode,
-            fit=fit,
-            speed=speed,
-            max_history=max_history,
-            decoder=get_decoder(self._model, decoder, decoder_path, decode_dtype),
-            # every frame is decoded when render() must return them all
-            last_frame_only=self.obs_mode == "last_frame" and render_mode != "rgb_array_list",
-            reuse_history_kv=reuse_history_kv,
+    def __init__(self, image=None, prompt: str = "", **kwargs):
+        episode, spec = split_world_kwargs(kwargs, EPISODE_ARGS)
+        args = episode_args(
+            1, tuple(self.metadata["render_modes"]), image=image, prompt=prompt, **episode, single=True
         )
-        if image is not None:  # fail at construction, not at reset, for a bad image
-            from yume_env.world.images import load_image
-
-            load_image(image, self.stream.resolution, fit)
-        self.observation_space = observation_space_for(self.stream, self.obs_mode)
-        self.action_space = action_space()
-        self._steps = 0
-        self._ended = False
-        self._last_frame: np.ndarray | None = None
-        self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
-
-    # ------------------------------------------------------------------ Gymnasium API
-    @property
-    def max_episode_steps(self) -> int | None:
-        if self._max_episode_steps is not None:
-            return self._max_episode_steps
-        return None if self.spec is None else self.spec.max_episode_steps
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start a new episode. ``options`` may override ``image`` and ``prompt`` for this episode."""
-        options = check_options(options, ("image", "prompt"))
-        unknown = set(options) - {"image", "prompt"}
-        if unknown:
-            raise ValueError(f"options: got unknown keys {sorted(unknown)}; accepted: 'image', 'prompt'")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-        ):
-            raise ValueError(f"seed: got {seed!r}; accepted: an integer >= 0 or None")
-        image = options.get("image", self.image)
-        prompt = check_event(options.get("prompt", self.prompt), "options['prompt']")
-        saved = (self._np_random, self._np_random_seed)
-        saved_state = None if self._np_random is None else self._np_random.bit_generator.state
-        super().reset(seed=seed)
-        world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        try:
-            out = self.stream.reset(0, image=image, prompt=prompt, seed=world_seed)
-        except BaseException:  # a failed reset leaves the episode (and its RNG) as it was
-            self._np_random, self._np_random_seed = saved
-            if saved_state is not None:
-                self._np_random.bit_generator.state = saved_state
-            raise
-        self._steps = 0
-        self._ended = False
-        self._frame_list = []
-        self._remember(out, start=image is not None)
-        info = {
-            **out.info,
-            "caption": out.caption,
-            "block_index": self.stream.worlds[0].block_index,
-            "seed": world_seed,
-        }
-        return observation_from(out, self.obs_mode, self.stream), info
-
-    def step(self, action):
-        if not self.stream.is_reset(0):
-            raise gym.error.ResetNeeded("step before reset: call env.reset() first")
-        if self._ended:
-            raise gym.error.ResetNeeded(
-                "step after the episode ended (truncated): call env.reset() to start a new one"
-            )
-        act = parse_action(action)
-        mark = self.stream.mark()
-        out = self.stream.step([act])[0]
-        obs = observation_from(out, self.obs_mode, self.stream)
-        info = dict(out.info)
-        try:  # the step is one transaction: a failing reward_fn leaves the world as it was
-            reward = 0.0 if self.reward_fn is None else call_reward(self.reward_fn, obs, action, info)
-        except BaseException:
-            self.stream.rollback(mark)
-            raise
-        self._steps += 1
-        self._remember(out)
-        limit = self.max_episode_steps
-        truncated = limit is not None and self._steps >= limit
-        self._ended = truncated
-        return obs, reward, False, truncated, info
-
-    def render(self):
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without render_mode; pass render_mode='rgb_array' to YumeWorld-v0"
-            )
-            return None
-        if self.render_mode == "rgb_array_list":
-            frames, self._frame_list = self._frame_list, []
-            return frames
-        return self._last_frame
-
-    def _remember(self, out, start: bool = False) -> None:
-        frames = self.stream.worlds[0].last_frames
-        if frames is None and out is not None:
-            frames = out.frames
-        if (
-            self.obs_mode == "latent"
-            and out is not None
-            and not start
-            and self.render_mode == "rgb_array_list"
-        ):
-            frames = self._decode_for_render(out.latents)  # nothing decoded this block: decode it now
-        # a copy: the observation handed to the caller must not alias what render() returns
-        self._last_frame = None if frames is None else frames[-1].copy()
-        if self.render_mode == "rgb_array_list" and frames is not None:
-            # an image reset repeats the start image T times: one copy is the start frame
-            # after restore() (out is None) the restored moment is shown once, like a start frame
-            self._frame_list.extend(f.copy() for f in (frames[-1:] if start or out is None else frames))
-
-    def _decode_for_render(self, latents: torch.Tensor) -> np.ndarray:
-        """``obs_mode="latent"`` with ``render_mode="rgb_array_list"``: decode the block as ``decode="block"`` would."""
-        from yume_env.world.images import to_uint8
-
-        f = self.stream.model.block_frames
-        lat = latents[:, -f:] if latents.shape[1] >= f else latents
-        with torch.no_grad():
-            return to_uint8(self.stream.decoder.decode_block(lat[None]))[0]
-
-    # ------------------------------------------------------------------ branching
-    def snapshot(self):
-        """Full state of the world and episode (history, event, RNG, counters), for :meth:`restore`."""
-        return (self.stream.snapshot(0), self._steps, self._ended, self.np_random.bit_generator.state)
-
-    def restore(self, snapshot) -> None:
-        """Return to a :meth:`snapshot`; the same actions then give the same frames."""
-        if not (isinstance(snapshot, tuple) and len(snapshot) == 4):
-            raise TypeError(
-                f"snapshot: got {type(snapshot).__name__}; accepted: what this env's snapshot() returned"
-            )
-        world, steps, ended, rng = snapshot
-        self.stream.restore(0, world)  # refuses snapshots of another kind of world (ValueError)
-        self._steps, self._ended = steps, ended
-        self.np_random.bit_generator.state = rng
-        self._remember(None)  # render() shows the restored moment
+        self.world_spec = world_spec_for(spec, args.obs_mode, args.render_mode)
+        self._model, self.threads = self.world_spec.runtime_model()
+        super().__init__(
+            self.world_spec.build(1, self._model),
+            image=with_default_images(args.images, args.prompts)[0],
+            prompt=prompt,
+            **episode,
+        )
 
     @property
     def model(self):
+        """The loaded generator (shared with every env built with the same model arguments)."""
         return self._model

@@ -7,7 +7,7 @@
   time: a second tab asking for a world in use is told so and closed, and the world is not touched.
 
 One model serves every tab: worlds are built through the shared model cache
-(:mod:`yume_env.envs.model_cache`), so the model is loaded once, and every reset, step, fork and
+(:mod:`yume_env.world.model_cache`), so the model is loaded once, and every reset, step, fork and
 rewind runs on ONE worker thread, one request at a time (tabs take turns, block by block; their
 steps are not batched into one forward). The event loop only moves messages, so a slow block never
 blocks another tab's page.

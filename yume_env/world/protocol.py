@@ -17,6 +17,12 @@ protocol, never on a backend's internals, so a world can live in this process
 | ``restore(i, snapshot)`` | world ``i`` becomes the snapshot; the snapshot stays reusable |
 | ``fork(source, target)`` | ``restore(target, snapshot(source))`` without handing the state to the caller |
 | ``last_frames(i)`` | the newest block's ``[T, H, W, 3]`` uint8 frames (``None`` if none were decoded) |
+| ``latent_shape`` | ``(C, F, h, w)`` of one block's latents, or ``None`` for a backend without latents |
+| ``is_reset(i)`` / ``block_index(i)`` | whether world ``i`` was started; blocks it generated since |
+| ``check_reset(image=None, prompt="")`` | raises what ``reset`` would raise for this start, changes nothing |
+| ``mark()`` / ``rollback(mark)`` | a handle on every world's state; put every world back to it (undo a step or reset) |
+| ``decode_latents(latents)`` | ``[T, H, W, 3]`` uint8 frames of one block's latents, as ``decode="block"`` gives |
+| ``close()`` | release what the backend holds (its worlds are gone) |
 
 Rules every backend keeps: world ``i``'s frames depend only on its own seed, start and actions (not
 on which other worlds share a batch, nor on where the world runs); ``restore`` of a snapshot followed
@@ -33,7 +39,11 @@ How the backends map onto it:
 - The procedural world (``YumeProcedural-v0``, :mod:`yume_env.envs.procedural_env`) is a
   ground-truth renderer, not a generator: :class:`yume_env.envs.procedural_worlds.ProceduralWorlds`
   adapts N of them to this protocol (``image`` is refused, ``prompt`` becomes the starting event,
-  ``latents`` is ``None``, ``info`` carries the camera ground truth).
+  ``latents`` and ``latent_shape`` are ``None``, ``info`` carries the camera ground truth).
+
+The Gymnasium envs on it are :class:`yume_env.envs.world_env.WorldEnv` (one world) and
+:class:`yume_env.envs.world_vector.WorldVectorEnv` (all of them); ``YumeWorld-v0`` and its vector
+and Ray forms are those envs on a ``WorldStream`` or ``RayWorlds``.
 """
 
 from __future__ import annotations
@@ -45,7 +55,7 @@ import numpy as np
 
 from yume_env.world.stream import Action, BlockOutput
 
-__all__ = ["Action", "BatchedWorlds", "BlockOutput"]
+__all__ = ["Action", "BatchedWorlds", "BlockOutput", "check_world_actions", "per_world"]
 
 
 @runtime_checkable
@@ -73,6 +83,23 @@ class BatchedWorlds(Protocol):
 
     def last_frames(self, index: int) -> np.ndarray | None: ...
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int] | None: ...
+
+    def is_reset(self, index: int) -> bool: ...
+
+    def block_index(self, index: int) -> int: ...
+
+    def check_reset(self, image=None, prompt: str = "") -> None: ...
+
+    def mark(self) -> Any: ...
+
+    def rollback(self, mark: Any) -> None: ...
+
+    def decode_latents(self, latents) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
 
 def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> None:
     """``actions`` for :meth:`BatchedWorlds.step`: one :class:`Action` or ``None`` per world."""
@@ -81,3 +108,12 @@ def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> No
     for i, a in enumerate(actions):
         if a is not None and not isinstance(a, Action):
             raise TypeError(f"actions[{i}]: got {type(a).__name__}; accepted: Action or None")
+
+
+def per_world(value, n: int, name: str) -> list:
+    """``value`` for each of ``n`` worlds: one value for all, or a list/tuple with one entry per world."""
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise ValueError(f"{name}: got {len(value)} entries; accepted: one value, or one per world ({n})")
+        return list(value)
+    return [value] * n

@@ -169,6 +169,13 @@ def check_world_index(index, num_worlds: int) -> int:
     return int(index)
 
 
+def _check_start(image, prompt) -> None:
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt: got {type(prompt).__name__}; accepted: str")
+    if image is None and not prompt.strip():
+        raise ValueError("image/prompt: got neither; accepted: a start image, a text prompt, or both")
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -291,7 +298,35 @@ class WorldStream:
         return self.worlds[self._index(index)].last_frames
 
     def is_reset(self, index: int) -> bool:
+        """Whether world ``index`` was started (``reset`` or ``restore``) since it was built or closed."""
         return self.worlds[self._index(index)].generator is not None
+
+    def block_index(self, index: int) -> int:
+        """Blocks world ``index`` generated since its start (0 after an image reset)."""
+        return self.worlds[self._index(index)].block_index
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """``(channels, frames, height, width)`` of one block's latents."""
+        return (self.model.latent_channels, self.model.block_frames, *self.latent_hw)
+
+    def check_reset(self, image=None, prompt: str = "") -> None:
+        """Raise what :meth:`reset` would raise for this ``image``/``prompt``; nothing changes."""
+        _check_start(image, prompt)
+        if image is not None:
+            load_image(image, self.resolution, self.fit)
+
+    def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
+        """``[T, H, W, 3]`` uint8 frames of one block's ``[C, F, h, w]`` latents (the newest block's
+        worth), decoded on their own as ``decode="block"`` does."""
+        f = self.model.block_frames
+        lat = latents[:, -f:] if latents.shape[1] >= f else latents
+        with torch.no_grad():
+            return to_uint8(self.decoder.decode_block(lat[None]))[0]
+
+    def close(self) -> None:
+        """Forget every world (the model and decoder stay loaded for others sharing them)."""
+        self.worlds = [WorldState() for _ in self.worlds]
 
     def _index(self, index: int) -> int:
         return check_world_index(index, self.num_worlds)
@@ -311,10 +346,7 @@ class WorldStream:
         Nothing about the world changes if this raises.
         """
         i = self._index(index)
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt: got {type(prompt).__name__}; accepted: str")
-        if image is None and not prompt.strip():
-            raise ValueError("image/prompt: got neither; accepted: a start image, a text prompt, or both")
+        _check_start(image, prompt)
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
         elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
