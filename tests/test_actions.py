@@ -428,14 +428,18 @@ def test_one_assets_path_and_it_ships():
     assert "assets/**/*" in data["tool"]["setuptools"]["package-data"]["yume_env"]
 
 
-def test_tiny_tokenizer_builder_moved_and_old_name_warns(tmp_path):
+def test_tiny_tokenizer_builder_lives_in_train_and_the_model_layer_does_not_reach_it():
     from yume_env.train.tokenizer import build_tiny_tokenizer, tiny_tokenizer_corpus
 
-    with pytest.warns(DeprecationWarning, match="moved to yume_env.train.tokenizer"):
-        from yume_env.model.text_encoder import tiny_tokenizer_corpus as old
-
-    assert old is tiny_tokenizer_corpus and "The camera pushes forward (W)." in old()
+    assert "The camera pushes forward (W)." in tiny_tokenizer_corpus()
     assert callable(build_tiny_tokenizer)
+    # the model layer may not import the training package, not even lazily for an old name
+    import yume_env.model.text_encoder as text_encoder
+
+    assert not hasattr(text_encoder, "tiny_tokenizer_corpus")
+    assert "yume_env.train" not in (ROOT / "yume_env" / "model" / "text_encoder.py").read_text().replace(
+        "yume_env.train.tokenizer.build_tiny_tokenizer", ""
+    )
 
 
 def test_agents_are_imported_lazily():

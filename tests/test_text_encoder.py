@@ -18,10 +18,10 @@ from yume_env.model.text_encoder import (
     TextEncoder,
     TextEncoderConfig,
     UMT5Encoder,
-    build_tiny_tokenizer,
     config_from_state_dict,
     load_tokenizer,
 )
+from yume_env.train.tokenizer import build_tiny_tokenizer
 
 REF = Path(__file__).parent / "data" / "reference"
 SPEED = (

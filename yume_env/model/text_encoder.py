@@ -58,25 +58,6 @@ TINY_TOKENIZER_DIR: Path = TINY_TOKENIZER
 #: Upper bound on the tiny tokenizer's vocabulary (3 specials + 256 byte pieces + learned pieces).
 TINY_TOKENIZER_MAX_VOCAB: int = 1024
 
-# Names that moved to yume_env.train.tokenizer (the tiny tokenizer's corpus is the action vocabulary,
-# which the model layer does not know): still importable from here, with a DeprecationWarning.
-_MOVED = ("build_tiny_tokenizer", "tiny_tokenizer_corpus")
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(
-            f"yume_env.model.text_encoder.{name} moved to yume_env.train.tokenizer.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module("yume_env.train.tokenizer"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ----------------------------------------------------------------------------------------------------
 # Config and encoder
 # ----------------------------------------------------------------------------------------------------
