@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from yume_env.model.dit import REUSE_MODES
 from yume_env.model.frame_decoder import FrameDecoder
+from yume_env.model.history_cache import HistoryCache
 from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import MAX_TIERED_HISTORY
@@ -71,6 +73,9 @@ class WorldState:
     last_frames: np.ndarray | None = None  # [T, H, W, 3] uint8 of the newest block
     dropped_latents: int = 0
     seed: int | None = None
+    #: what the last block computed on the history, for the next one (exact path: the TSCM tokens, a
+    #: cache that changes nothing; ``reuse_history_kv="episode"``: also the carried keys/values)
+    history_cache: HistoryCache | None = None
 
     @property
     def history_length(self) -> int:
@@ -89,7 +94,7 @@ class WorldSignature:
     shift: float
     decode: str
     decoder: str  # "vae" or a TAEHV name: its streaming state fits no other decoder
-    reuse_history_kv: bool  # the approximate path has another future than the exact one
+    reuse_history_kv: bool | str  # the approximate paths have other futures than the exact one
     max_history: int
 
     def differences(self, other: WorldSignature) -> list[str]:
@@ -197,9 +202,12 @@ class WorldStream:
         check_finite: raise :class:`NonFiniteOutputError` instead of returning NaN/Inf frames.
         decoder: the :class:`~yume_env.model.frame_decoder.FrameDecoder` (default: the model's VAE).
         last_frame_only: return only the newest frame of each block (1 frame instead of 29/32).
-        reuse_history_kv: approximate long-episode path: history keys/values computed at a block's
-            first denoising step and reused by the others (faster on long histories; not the official
-            numbers; measured in docs/performance.md). Default off (exact).
+        reuse_history_kv: approximate long-episode paths (faster on long histories; not the official
+            numbers; measured in docs/performance.md). ``False`` (default): exact. ``True`` or
+            ``"block"``: history keys/values computed at a block's first denoising step and reused by
+            its other steps. ``"episode"``: also carried from block to block, so each block runs only
+            the history tokens that are new or changed tier (block 120 costs ~1.5x block 2 on the
+            tiny preset instead of ~3.5x); a snapshot then holds those keys/values too.
     """
 
     def __init__(
@@ -248,8 +256,12 @@ class WorldStream:
             raise TypeError(f"decoder: got {type(decoder).__name__}; accepted: a FrameDecoder or None")
         self.decoder = model.vae_decoder if decoder is None else decoder
         self.last_frame_only = bool(last_frame_only)
-        if not isinstance(reuse_history_kv, bool):
-            raise ValueError(f"reuse_history_kv: got {reuse_history_kv!r}; accepted: True or False")
+        if not any(
+            reuse_history_kv is m or (isinstance(m, str) and reuse_history_kv == m) for m in REUSE_MODES
+        ):
+            raise ValueError(
+                f"reuse_history_kv: got {reuse_history_kv!r}; accepted: False (exact), True or 'block', or 'episode'"
+            )
         self.reuse_history_kv = reuse_history_kv
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
@@ -424,21 +436,23 @@ class WorldStream:
         t1 = time.perf_counter()
 
         # 2. history within budget, fresh noise from each world's own generator
-        histories, dropped, gen_states = [], [], []
+        histories, dropped, gen_states, caches = [], [], [], []
         for _, st, _ in jobs:
-            hist = st.history
+            hist, cache = st.history, st.history_cache
             drop = 0
             if hist is not None and hist.shape[1] > self.max_history:
                 drop = hist.shape[1] - self.max_history
                 hist = torch.cat([hist[:, :1], hist[:, 1 + drop :]], dim=1)
+                cache = None if cache is None else cache.dropped(drop)
             histories.append(hist)
+            caches.append(cache)
             dropped.append(drop)
             gen_states.append(st.generator.get_state())
         noise = torch.stack([torch.randn(c, f, h, w, generator=st.generator) for _, st, _ in jobs])
         try:
             # 3. denoise all worlds in one batch
-            latents = model.sample_block(
-                histories, contexts, noise, self.sampler, reuse_history_kv=self.reuse_history_kv
+            latents, caches = model.sample_block_cached(
+                histories, contexts, noise, self.sampler, caches, reuse_history_kv=self.reuse_history_kv
             )
             _sync(dev)
             t2 = time.perf_counter()
@@ -485,6 +499,7 @@ class WorldStream:
             new = copy.copy(st)
             block = latents[k].float()
             new.history = block if histories[k] is None else torch.cat([histories[k], block], dim=1)
+            new.history_cache = caches[k]
             new.event = events[k]
             new.block_index = st.block_index + 1
             new.dropped_latents = st.dropped_latents + dropped[k]
@@ -522,6 +537,11 @@ class WorldStream:
         copied.decoder = None if st.decoder is None else st.decoder.clone()
         copied.generator = None
         copied.last_frames = None if st.last_frames is None else st.last_frames.copy()
+        # the exact path's cache is recomputed bit for bit, so snapshots leave it out; the carried
+        # keys/values of "episode" are state (they shape the future) and are shared, not copied (never
+        # changed in place)
+        cache = st.history_cache
+        copied.history_cache = None if cache is None or cache.kv is None else cache.without_tokens()
         return WorldSnapshot(copied, st.generator.get_state(), self.signature)
 
     def restore(self, index: int, snapshot: WorldSnapshot) -> None:
