@@ -158,12 +158,21 @@ class YumeModel:
         sampler: EulerSampler,
         on_step: Callable | None = None,
         reuse_history_kv: bool | str | None = None,
+        history_cache: list[HistoryCache | None] | None = None,
     ) -> torch.Tensor:
         """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32).
 
-        ``reuse_history_kv``: the approximate long-episode path (see ``YumeDiT.reuse_history_kv``).
+        ``reuse_history_kv``: the approximate long-episode paths (see ``YumeDiT.reuse_history_kv``).
+        ``history_cache``: a list with one entry per world, the cache each world's previous block
+        left (or ``None``); its entries are replaced by the caches for the worlds' next block (see
+        :meth:`sample_block_cached`, which returns them instead).
         """
-        return self.sample_block_cached(history, contexts, noise, sampler, None, on_step, reuse_history_kv)[0]
+        latents, caches = self.sample_block_cached(
+            history, contexts, noise, sampler, history_cache, on_step, reuse_history_kv
+        )
+        if history_cache is not None:
+            history_cache[:] = caches
+        return latents
 
     @torch.inference_mode()
     def sample_block_cached(

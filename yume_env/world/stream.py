@@ -451,8 +451,13 @@ class WorldStream:
         noise = torch.stack([torch.randn(c, f, h, w, generator=st.generator) for _, st, _ in jobs])
         try:
             # 3. denoise all worlds in one batch
-            latents, caches = model.sample_block_cached(
-                histories, contexts, noise, self.sampler, caches, reuse_history_kv=self.reuse_history_kv
+            latents = model.sample_block(  # replaces the caches by those for the next block
+                histories,
+                contexts,
+                noise,
+                self.sampler,
+                reuse_history_kv=self.reuse_history_kv,
+                history_cache=caches,
             )
             _sync(dev)
             t2 = time.perf_counter()
