@@ -151,6 +151,20 @@ def _stamp(tensors) -> tuple:
     return tuple(out)
 
 
+def _clipped_weight(conv: nn.Conv3d, kh: int, kw: int) -> torch.Tensor:
+    """``conv``'s weight cut to its top-left ``kh x kw`` taps, as ``[out, C*kh*kw]``. The cut of a
+    coarse kernel is a strided copy of the whole weight, so at inference it is kept on the module
+    (rebuilt when the weight changes, like the fused q/k/v weights)."""
+    if torch.is_grad_enabled():
+        return conv.weight[..., :kh, :kw].reshape(conv.out_channels, -1)
+    cache = conv.__dict__.setdefault("_clipped_weights", {})
+    stamp = _stamp([conv.weight])
+    hit = cache.get((kh, kw))
+    if hit is None or hit[0] != stamp:
+        hit = cache[(kh, kw)] = (stamp, conv.weight[..., :kh, :kw].reshape(conv.out_channels, -1))
+    return hit[1]
+
+
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """A linear layer computed in its parameter dtype (the official code runs under bf16 autocast)."""
     return F.linear(x.to(layer.weight.dtype), layer.weight, layer.bias)
@@ -179,6 +193,29 @@ class LayerNorm(nn.LayerNorm):
         weight = None if self.weight is None else self.weight.float()
         bias = None if self.bias is None else self.bias.float()
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
+
+
+@dataclass
+class KVBuffer:
+    """History keys/values ``[B, rows + n, heads, head_dim]`` followed by room for the ``n`` rows of a
+    step, written in place at every step (no concatenation of the whole history per layer and step)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    rows: int
+
+    @classmethod
+    def around(cls, k: torch.Tensor, v: torch.Tensor, extra: int) -> KVBuffer:
+        pad = (0, 0, 0, 0, 0, extra)
+        return cls(F.pad(k, pad), F.pad(v, pad), k.shape[1])
+
+    def fill(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.k[:, self.rows :] = k
+        self.v[:, self.rows :] = v
+        return self.k, self.v
+
+    def __getitem__(self, i: int) -> torch.Tensor:  # (k, v) of the history rows, as a tuple would give
+        return (self.k, self.v)[i][:, : self.rows]
 
 
 class SelfAttention(nn.Module):
@@ -241,7 +278,9 @@ class SelfAttention(nn.Module):
             hist = k.shape[1] - collect["rows"]
             collect["k_raw"] = k_raw[:, :hist]
             collect["kv"] = (k[:, :hist], v[:, :hist])
-        if history_kv is not None:
+        if isinstance(history_kv, KVBuffer):
+            k, v = history_kv.fill(k, v)
+        elif history_kv is not None:
             k = torch.cat([history_kv[0], k], dim=1)
             v = torch.cat([history_kv[1], v], dim=1)
         return _linear(self.o, self_attention(q, k, v, plan).flatten(2))
@@ -468,12 +507,11 @@ class YumeDiT(nn.Module):
         k = conv.kernel_size[-1]
         h, w = frames.shape[-2:]
         kh, kw = min(k, h), min(k, w)
-        weight = conv.weight[..., :kh, :kw]
         frames = F.pad(frames, (0, (-w) % kw, 0, (-h) % kh))
         b, c, f, hp, wp = frames.shape
         x = frames.reshape(b, c, f, hp // kh, kh, wp // kw, kw).permute(0, 2, 3, 5, 1, 4, 6)
         x = x.reshape(b, f, hp // kh, wp // kw, c * kh * kw).to(conv.weight.dtype)
-        return x, weight.reshape(conv.out_channels, -1)
+        return x, _clipped_weight(conv, kh, kw)
 
     def _frame_tokens(self, frames: torch.Tensor, rate: str) -> list[torch.Tensor]:
         """Tokens ``[n, dim]`` (float32) of each history frame of ``frames [C, F, H, W]`` at a TSCM rate.
@@ -600,6 +638,14 @@ class YumeDiT(nn.Module):
     def _carried_kv(self, worlds, old_lens: list[int], cos: torch.Tensor, sin: torch.Tensor) -> list:
         """Per layer (k after RoPE, v) ``[B, carried, heads, head_dim]`` of the carried history rows."""
         lo = max(old_lens)
+        if min(old_lens) == lo:  # nothing to pad (one world, or all alike): no zero-filled copies
+            return [
+                (
+                    apply_rope(torch.stack([wd.old_kv[n][0] for wd in worlds]), cos, sin),
+                    torch.stack([wd.old_kv[n][1] for wd in worlds]),
+                )
+                for n in range(len(self.blocks))
+            ]
         ref = next(wd.old_kv for wd in worlds if wd is not None and wd.old_kv)
         out = []
         for n in range(len(self.blocks)):
@@ -938,7 +984,7 @@ class YumeDiT(nn.Module):
                     (torch.cat([ck, k], dim=1), torch.cat([cv, v], dim=1))
                     for (ck, cv), (k, v) in zip(carried, kvs)
                 ]
-            prepared.history_kv = kvs
+            prepared.history_kv = [KVBuffer.around(k, v, nb) for k, v in kvs]
             if prepared.reuse_mode == "episode":
                 prepared.new_kv_raw = [(c["k_raw"], c["kv"][1]) for c in collected]
         if taps is not None:
