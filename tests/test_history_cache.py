@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import REFERENCE
 from yume_env.model.dit import DiTConfig, YumeDiT
-from yume_env.model.history_cache import HistoryCache
+from yume_env.model.history_cache import CARRIED_RATES, HistoryCache
 from yume_env.model.pipeline import build_model
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import group_grid, history_groups, history_token_count
@@ -130,8 +130,9 @@ def _frame_rates(n: int) -> dict[tuple[int, str], int]:
 
 
 def _changed_tokens(before: int, now: int) -> int:
+    """Tokens run through the layers at ``now``: all but those of coarse-tier frames carried from ``before``."""
     old = _frame_rates(before)
-    return sum(n for key, n in _frame_rates(now).items() if key not in old)
+    return sum(n for key, n in _frame_rates(now).items() if key not in old or key[1] not in CARRIED_RATES)
 
 
 def _episode_blocks(dit, hist, ctx, noise, sampler, cache, mode):
@@ -142,7 +143,7 @@ def _episode_blocks(dit, hist, ctx, noise, sampler, cache, mode):
 
 def test_episode_carry_runs_only_new_tokens_and_stays_close_to_exact(dit):
     g = torch.Generator().manual_seed(5)
-    history = torch.randn(48, 5 + 8 * 6, 6, 10, generator=g)
+    history = torch.randn(48, 5 + 8 * 14, 6, 10, generator=g)
     noise = torch.randn(1, 48, 8, 6, 10, generator=g)
     ctx, sampler = [_ctx(6)], EulerSampler(4, 7.0)
     cache, errors = [None], []
@@ -157,7 +158,9 @@ def test_episode_carry_runs_only_new_tokens_and_stays_close_to_exact(dit):
             total = history_token_count(n, 6, 10)
             assert p.carried_rows + p.history_tokens.shape[1] == total
             if n > 5:  # only the frames that are new or moved to another tier ran through the layers
-                assert p.history_tokens.shape[1] == _changed_tokens(n - 8, n) < total - 10
+                assert p.history_tokens.shape[1] == _changed_tokens(n - 8, n) <= total
+                if n > 30:  # the 8x tier exists from history 23 on: part of it is carried
+                    assert p.carried_rows > 0
             kv = cache[0].kv
             assert kv is not None and sum(kv.counts) == total and kv.k[0].shape[0] == total
     assert errors[0] < 0.05 and max(errors) < 0.2, errors

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from yume_env.model.attention import AttentionPlan, attention, kernel_name, plan_attention, self_attention
-from yume_env.model.history_cache import HistoryCache, HistoryKV
+from yume_env.model.history_cache import CARRIED_RATES, HistoryCache, HistoryKV
 from yume_env.model.rope import apply_rope, rope_angles
 from yume_env.model.tscm import RATE_KERNEL, RATE_MODULE, group_grid, history_groups
 
@@ -591,7 +591,7 @@ class YumeDiT(nn.Module):
             n = gh * gw
             for f in range(g.start, g.stop):
                 key = (f, slot + f - g.start, g.rate)
-                hit = offsets.get(key)
+                hit = offsets.get(key) if g.rate in CARRIED_RATES else None
                 if hit is not None and hit[1] == n:
                     old_keys.append((key, n))
                     rows_old.extend(range(row, row + n))

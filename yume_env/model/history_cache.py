@@ -8,9 +8,10 @@ on its own (one matrix product per frame), so a cached frame's tokens are the ve
 embedding gives.
 
 The opt-in long-episode approximation (``reuse_history_kv="episode"``) also carries every layer's
-keys and values of the history tokens (:class:`HistoryKV`); then only the new tokens run through the
-transformer, once per block. A carried token keeps the keys/values it got in the block where it
-entered its tier; in the exact path they would be recomputed against the current history and block.
+keys and values of the history tokens of the coarse tiers (:data:`CARRIED_RATES`, :class:`HistoryKV`);
+then only the other tokens run through the transformer, once per block. A carried token keeps the
+keys/values it got in the block where it entered its tier; in the exact path they would be recomputed
+against the current history and block.
 
 Caches are immutable: a block builds new ones (sharing unchanged tensors with the old), so a world
 state that holds one stays exactly as it was if a step fails, and a snapshot may share it.
@@ -22,6 +23,11 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+#: TSCM rates whose keys/values ``"episode"`` carries across blocks: the coarse tiers, which hold most
+#: of a long history's tokens (935 of 1,030 at history 957 on the tiny preset). The recent frames
+#: (1x, 2x, 4x: ~95 tokens there) are run again every block, as with ``"block"``: they matter most
+#: for what comes next, and the blocks after them see them fresh.
+CARRIED_RATES = frozenset({"8x", "16x", "f"})
 #: A frame's tokens at one rate: ``(frame, rate)``.
 FrameKey = tuple[int, str]
 #: A group of history tokens in the transformer: ``(frame, temporal RoPE slot, rate)``.
