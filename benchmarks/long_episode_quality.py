@@ -5,7 +5,8 @@ and one with ``"episode"``, run ``--blocks`` blocks side by side (each on its ow
 accumulate as they would in use); per block the PSNR of the approximate latents and frames against
 the exact ones (peak: the exact latents' max-min range per block; 255 for uint8 frames) and the
 denoise times. Then every path denoises one block on synthesised histories of the lengths of blocks
-2-6 and 120-124 (see :func:`timing`), for the speed ratio of the late window to the early one.
+2-6 and 120-124 (see :func:`timing`), for the speed ratio of the late window to the exact path's
+early one (wall time, and the process's CPU time, which other load on the machine disturbs less).
 
     python benchmarks/long_episode_quality.py --threads 1 --out benchmarks/results/long_episode_tiny_cpu.json
 """
@@ -81,7 +82,7 @@ def timing(model, histories: list[int], repeats: int, modes=MODES) -> list[dict]
         hist = [torch.randn(c, n, h, w, generator=g) * 0.5]
         noise = torch.randn(1, c, f, h, w, generator=g)
         row = {"history_latents": n, "tokens": history_token_count(n, h, w) + f * (h // 2) * (w // 2)}
-        caches, outs, times = {}, {}, {m: [] for m in modes}
+        caches, outs, times, cpu = {}, {}, {m: [] for m in modes}, {m: [] for m in modes}
         for m in modes:
             caches[m] = [None]
             if n > 8:
@@ -89,13 +90,15 @@ def timing(model, histories: list[int], repeats: int, modes=MODES) -> list[dict]
         for r in range(repeats + 1):
             for m in modes:
                 cache = list(caches[m])
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 outs[m] = model.sample_block(hist, ctx, noise, sampler, None, _reuse(m), cache)
                 if r:  # the first round is a warm-up
                     times[m].append((time.perf_counter() - t0) * 1e3)
+                    cpu[m].append((time.process_time() - c0) * 1e3)
         e = outs["exact"].numpy()
         for m in modes:
             row[f"denoise_ms_{m}"] = statistics.median(times[m])
+            row[f"denoise_cpu_ms_{m}"] = statistics.median(cpu[m])
             if m != "exact":
                 row[f"latent_psnr_db_{m}"] = psnr(outs[m].numpy(), e, float(e.max() - e.min()))
         rows.append(row)
@@ -104,16 +107,20 @@ def timing(model, histories: list[int], repeats: int, modes=MODES) -> list[dict]
     for row in rows:
         for m in modes:
             row[f"ratio_{m}"] = row[f"denoise_ms_{m}"] / base[f"denoise_ms_{m}"]
+            row[f"cpu_ratio_{m}"] = row[f"denoise_cpu_ms_{m}"] / base[f"denoise_cpu_ms_{m}"]
     return rows
 
 
 def windows(rows: list[dict], early: list[int], late: list[int], modes=MODES) -> dict:
-    """Median per-block time of the early and late history windows and their ratio, per path."""
+    """Median per-block time (wall and CPU) of the early and late history windows and their ratio to
+    the exact path's early window (blocks 2-6), per path."""
     out = {}
-    for m in modes:
-        a = statistics.median(r[f"denoise_ms_{m}"] for r in rows if r["history_latents"] in early)
-        b = statistics.median(r[f"denoise_ms_{m}"] for r in rows if r["history_latents"] in late)
-        out[m] = {"early_ms": a, "late_ms": b, "ratio": b / a}
+    for kind in ("denoise_ms", "denoise_cpu_ms"):
+        base = statistics.median(r[f"{kind}_exact"] for r in rows if r["history_latents"] in early)
+        for m in modes:
+            a = statistics.median(r[f"{kind}_{m}"] for r in rows if r["history_latents"] in early)
+            b = statistics.median(r[f"{kind}_{m}"] for r in rows if r["history_latents"] in late)
+            out.setdefault(m, {})[kind] = {"early": a, "late": b, "late_vs_exact_early": b / base}
     out["tokens"] = {
         "early": [r["tokens"] for r in rows if r["history_latents"] in early],
         "late": [r["tokens"] for r in rows if r["history_latents"] in late],

@@ -107,7 +107,7 @@ class YumeWorldVectorEnv(VectorEnv):
         decode_dtype: str | torch.dtype | None = None,
         threads: int | None = None,
         compile: bool = False,
-        reuse_history_kv: bool = False,
+        reuse_history_kv: bool | str = False,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ):
         num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)

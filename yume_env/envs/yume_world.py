@@ -142,9 +142,12 @@ class YumeWorldEnv(gym.Env):
       process-global: the value of the environment created last applies to every model in the process.
     - ``compile``: ``torch.compile`` the DiT blocks (default off; worth it on a GPU, the first blocks
       are slow while it compiles). It applies to the model, which environments share.
-    - ``reuse_history_kv``: approximate long-episode path, off by default (exact): each block computes
-      the history keys/values once at its first denoising step and reuses them (see
-      ``docs/performance.md`` for its speed and its PSNR against the exact path).
+    - ``reuse_history_kv``: approximate long-episode paths, off by default (``False``: exact).
+      ``True`` or ``"block"``: each block computes the history keys/values once at its first
+      denoising step and reuses them. ``"episode"``: the keys/values of the coarse history tiers are
+      also carried from block to block, so a block at history 957 costs ~1.4x a block at history 13
+      on the tiny preset (exact: ~5x); snapshots then hold those keys/values. See
+      ``docs/performance.md`` for the speed of each and its PSNR against the exact path.
 
     ## Info
 
@@ -187,7 +190,7 @@ class YumeWorldEnv(gym.Env):
         decode_dtype: str | torch.dtype | None = None,
         threads: int | None = None,
         compile: bool = False,
-        reuse_history_kv: bool = False,
+        reuse_history_kv: bool | str = False,
     ):
         self.obs_mode = check_obs_mode(obs_mode)
         check_episode_args(render_mode, max_episode_steps, reward_fn, tuple(self.metadata["render_modes"]))

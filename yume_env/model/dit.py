@@ -463,11 +463,14 @@ class YumeDiT(nn.Module):
                 setattr(self, name, nn.Conv3d(cin, dim, kernel_size=(1, k, k), stride=(1, k, k)))
         self.patch_embedding_2x_f = nn.Conv3d(cin, cin, kernel_size=(1, 4, 4), stride=(1, 4, 4))
         self.attention_backend = "auto"
-        #: Approximate long-episode path (off: exact). When on, the history rows' keys/values of every
-        #: layer are computed at the first denoising step of a block and reused by its later steps,
-        #: which then run the block rows only (history tokens do not change within a block; their
-        #: hidden states do, slightly, through attention to the block: that is the approximation).
-        self.reuse_history_kv = False
+        #: Approximate long-episode paths (``False``: exact). ``True`` / ``"block"``: the history rows'
+        #: keys/values of every layer are computed at the first denoising step of a block and reused by
+        #: its later steps, which then run the block rows only (history tokens do not change within a
+        #: block; their hidden states do, slightly, through attention to the block: that is the
+        #: approximation). ``"episode"``: in addition, the keys/values of the coarse tiers' tokens are
+        #: carried from block to block in the worlds' :class:`HistoryCache` (a token keeps those of
+        #: the block where it entered its tier), so a block runs only the recent and changed tokens.
+        self.reuse_history_kv: bool | str = False
         #: Self-attention kernel of the latest prepared batch (``flash-attn``, ``sdpa-flash``, ...).
         self.last_attention_backend: str | None = None
         #: Captions whose text embedding and per-layer cross-attention keys/values are kept.
