@@ -25,12 +25,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from yume_env.model.attention import AttentionPlan, attention, kernel_name, plan_attention, self_attention
-from yume_env.model.history_cache import CARRIED_RATES, HistoryCache, HistoryKV
+from yume_env.model.history_cache import CARRIED_RATES, RATES, HistoryCache, HistoryKV
 from yume_env.model.rope import apply_rope, rope_angles
 from yume_env.model.tscm import RATE_KERNEL, RATE_MODULE, group_grid, history_groups
 
@@ -265,18 +266,16 @@ class SelfAttention(nn.Module):
         ``query_rows`` (an int) keeps only the last rows as queries (the keys stay all of ``x``).
         ``history_kv`` holds precomputed history keys/values (after norm and RoPE) that go before the
         keys of ``x``; then ``cos/sin`` cover the rows of ``x`` only. ``collect``, a dict, receives this
-        call's keys/values of the history rows (all but the last ``collect["rows"]``) as ``kv`` (keys
-        after RoPE) and ``k_raw`` (keys before RoPE).
+        call's keys/values of the history rows (all but the last ``collect["rows"]``) as ``kv``.
         """
         heads = lambda t: t.unflatten(-1, (self.num_heads, -1))  # noqa: E731
         q, k, v = self._project(x, qkv, query_rows)
         q, k, v = heads(self.norm_q(q)), heads(self.norm_k(k)), heads(v)
         nq = q.shape[1]
         q = apply_rope(q, cos[:, -nq:], sin[:, -nq:])
-        k_raw, k = k, apply_rope(k, cos, sin)
+        k = apply_rope(k, cos, sin)
         if collect is not None:
             hist = k.shape[1] - collect["rows"]
-            collect["k_raw"] = k_raw[:, :hist]
             collect["kv"] = (k[:, :hist], v[:, :hist])
         if isinstance(history_kv, KVBuffer):
             k, v = history_kv.fill(k, v)
@@ -413,7 +412,7 @@ class PreparedBatch:
     carried_rows: int = 0
     worlds: list | None = field(default=None, repr=False)  # per world _WorldHistory (cache bookkeeping)
     reuse_mode: str = "off"  # "off", "block" or "episode"
-    new_kv_raw: list | None = field(default=None, repr=False)  # per layer (k before RoPE, v), new rows
+    new_kv: list | None = field(default=None, repr=False)  # per layer (k after RoPE, v) of the new rows
 
 
 @dataclass
@@ -422,9 +421,9 @@ class _WorldHistory:
 
     fingerprint: torch.Tensor
     tokens: dict
-    old_keys: list  # [(TokenKey, rows)] carried keys/values, in the order of the carried rows
-    new_keys: list  # [(TokenKey, rows)] tokens that run through the transformer this block
-    old_kv: list | None = None  # per layer (k before RoPE, v) of the carried rows
+    old_layout: tuple  # (frame, slot, rate code, rows) per group of carried rows, in their order
+    new_layout: tuple  # the same for the rows that run through the transformer this block
+    old_kv: list | None = None  # per layer (k after RoPE, v) of the carried rows
 
 
 REUSE_MODES = (False, True, "block", "episode")
@@ -578,37 +577,46 @@ class YumeDiT(nn.Module):
 
     def _world_history(
         self, frames, num: int, hw: tuple[int, int], cache: HistoryCache | None, episode: bool
-    ):
-        """One world's history tokens for this block: which rows are carried (``episode``, from the
-        cache's keys/values) and which run through the transformer, with their tokens (from the cache
-        where it has them, embedded otherwise). Rows are numbered in the order of the TSCM groups."""
+    ) -> dict:
+        """One world's history tokens for this block: which rows are carried (``episode``: the cache's
+        keys/values of coarse-tier frames that kept their tier) and which run through the transformer,
+        with their tokens (from the cache where it has them, embedded otherwise). Rows are numbered in
+        the order of the TSCM groups; the bookkeeping is vectorised over frames (histories of ~1000)."""
         h, w = hw
         cached = {} if cache is None else cache.tokens
         carry = cache.kv if episode and cache is not None else None
-        offsets = {} if carry is None else carry.offsets()
-        old_keys, new_keys, rows_old, rows_new, carry_rows = [], [], [], [], []
-        need: dict[str, set[int]] = {}
+        first_rows = None if carry is None else carry.first_rows
+        rows_old, rows_new, carry_rows, new_frames = [], [], [], []
+        old_layout, new_layout = [], []  # per group (frames, slots, rate code, tokens per frame)
         row = slot = 0
         for g in history_groups(num):
             gh, gw = group_grid(g.rate, h, w)
-            n = gh * gw
-            for f in range(g.start, g.stop):
-                key = (f, slot + f - g.start, g.rate)
-                hit = offsets.get(key) if g.rate in CARRIED_RATES else None
-                if hit is not None and hit[1] == n:
-                    old_keys.append((key, n))
-                    rows_old.extend(range(row, row + n))
-                    carry_rows.extend(range(hit[0], hit[0] + n))
-                else:
-                    new_keys.append((key, n))
-                    rows_new.extend(range(row, row + n))
-                    need.setdefault(g.rate, set()).add(f)
-                row += n
+            n, code = gh * gw, RATES.index(g.rate)
+            kept = np.zeros(0, dtype=np.int64)
+            if carry is not None and g.rate in CARRIED_RATES:
+                sel = np.nonzero(
+                    (carry.rate == code)
+                    & (carry.frame >= g.start)
+                    & (carry.frame < g.stop)
+                    & (carry.slot - carry.frame == slot - g.start)
+                    & (carry.count == n)
+                )[0]
+                sel = sel[np.argsort(carry.frame[sel], kind="stable")]
+                kept = carry.frame[sel]
+                carry_rows.append((first_rows[sel][:, None] + np.arange(n)).ravel())
+            fresh = np.ones(g.frames, dtype=bool)
+            fresh[kept - g.start] = False
+            new = np.arange(g.start, g.stop)[fresh]
+            for part, rows, layout in ((kept, rows_old, old_layout), (new, rows_new, new_layout)):
+                rows.append((row + (part - g.start)[:, None] * n + np.arange(n)).ravel())
+                layout.append((part, part + slot - g.start, np.full(len(part), code), np.full(len(part), n)))
+            new_frames.append((g.rate, new.tolist()))
+            row += g.frames * n
             slot += g.frames
         # tokens: kept ones, and the missing frames embedded in runs of consecutive frames
         tokens = {}
-        for rate, wanted in need.items():
-            missing = sorted(f for f in wanted if (f, rate) not in cached)
+        for rate, wanted in new_frames:
+            missing = [f for f in wanted if (f, rate) not in cached and (f, rate) not in tokens]
             tokens.update({(f, rate): cached[(f, rate)] for f in wanted if (f, rate) in cached})
             start = 0
             while start < len(missing):
@@ -618,37 +626,40 @@ class YumeDiT(nn.Module):
                 a, z = missing[start], missing[stop - 1] + 1
                 tokens.update(zip(((f, rate) for f in range(a, z)), self._frame_tokens(frames[:, a:z], rate)))
                 start = stop
-        if cache is not None:  # carried rows keep the tokens the cache has for them (nothing is embedded)
-            for (f, _, rate), _ in old_keys:
-                if (f, rate) in cached:
-                    tokens[(f, rate)] = cached[(f, rate)]
-        new_parts = [tokens[(f, rate)] for (f, _, rate), _ in new_keys]
+        for frames_old, _, codes, _ in old_layout:  # carried rows keep the tokens the cache has
+            for f, c in zip(frames_old.tolist(), codes.tolist()):
+                if (f, RATES[c]) in cached:
+                    tokens[(f, RATES[c])] = cached[(f, RATES[c])]
+        new_parts = [tokens[(f, rate)] for rate, wanted in new_frames for f in wanted]
         old_kv = None
-        if old_keys:
-            index = torch.tensor(carry_rows, dtype=torch.long, device=carry.k[0].device)
+        if carry_rows and sum(len(r) for r in carry_rows):
+            index = torch.as_tensor(np.concatenate(carry_rows), dtype=torch.long, device=carry.k[0].device)
             old_kv = [(k.index_select(0, index), v.index_select(0, index)) for k, v in zip(carry.k, carry.v)]
+            if carry.shift:  # frames were dropped: rotate the keys back by that many temporal slots
+                delta = torch.tensor([[[-carry.shift, 0, 0]]])
+                angles = rope_angles(delta, self.config.head_dim, self.config.rope_theta)
+                cos, sin = (
+                    torch.cos(angles).float().to(index.device),
+                    torch.sin(angles).float().to(index.device),
+                )
+                old_kv = [(apply_rope(k[None], cos, sin)[0], v) for k, v in old_kv]
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
         return {
             "fingerprint": frames[:, :, 0, 0].clone(),
             "tokens": tokens,
-            "old_keys": old_keys,
-            "new_keys": new_keys,
+            "old_layout": tuple(cat([p[j] for p in old_layout]) for j in range(4)),
+            "new_layout": tuple(cat([p[j] for p in new_layout]) for j in range(4)),
             "old_kv": old_kv,
             "tokens_new": torch.cat(new_parts) if new_parts else frames.new_zeros(0, self.config.dim),
-            "rows_new": torch.tensor(rows_new, dtype=torch.long),
-            "rows_old": torch.tensor(rows_old, dtype=torch.long),
+            "rows_new": torch.as_tensor(cat(rows_new), dtype=torch.long),
+            "rows_old": torch.as_tensor(cat(rows_old), dtype=torch.long),
         }
 
-    def _carried_kv(self, worlds, old_lens: list[int], cos: torch.Tensor, sin: torch.Tensor) -> list:
+    def _carried_kv(self, worlds, old_lens: list[int]) -> list:
         """Per layer (k after RoPE, v) ``[B, carried, heads, head_dim]`` of the carried history rows."""
         lo = max(old_lens)
-        if min(old_lens) == lo:  # nothing to pad (one world, or all alike): no zero-filled copies
-            return [
-                (
-                    apply_rope(torch.stack([wd.old_kv[n][0] for wd in worlds]), cos, sin),
-                    torch.stack([wd.old_kv[n][1] for wd in worlds]),
-                )
-                for n in range(len(self.blocks))
-            ]
+        if len(worlds) == 1:  # no copies
+            return [(k[None], v[None]) for k, v in worlds[0].old_kv]
         ref = next(wd.old_kv for wd in worlds if wd is not None and wd.old_kv)
         out = []
         for n in range(len(self.blocks)):
@@ -658,7 +669,7 @@ class YumeDiT(nn.Module):
                 if old_lens[i]:
                     k[i, lo - old_lens[i] :] = wd.old_kv[n][0]
                     v[i, lo - old_lens[i] :] = wd.old_kv[n][1]
-            out.append((apply_rope(k, cos, sin), v))
+            out.append((k, v))
         return out
 
     # ------------------------------------------------------------------ public API
@@ -675,15 +686,15 @@ class YumeDiT(nn.Module):
                 out.append(None)
                 continue
             kv = None
-            if prepared.reuse_mode == "episode" and prepared.new_kv_raw is not None:
-                fresh = sum(c for _, c in wd.new_keys)
+            if prepared.reuse_mode == "episode" and prepared.new_kv is not None:
+                fresh = int(wd.new_layout[3].sum())
                 ks, vs = [], []
-                for n, (k_new, v_new) in enumerate(prepared.new_kv_raw):
+                for n, (k_new, v_new) in enumerate(prepared.new_kv):
                     old_k, old_v = wd.old_kv[n] if wd.old_kv else (k_new[i, :0], v_new[i, :0])
                     ks.append(torch.cat([old_k, k_new[i, ln - fresh :]]))
                     vs.append(torch.cat([old_v, v_new[i, ln - fresh :]]))
-                keys = wd.old_keys + wd.new_keys
-                kv = HistoryKV(tuple(k for k, _ in keys), tuple(c for _, c in keys), tuple(ks), tuple(vs))
+                layout = [np.concatenate([a, b]) for a, b in zip(wd.old_layout, wd.new_layout)]
+                kv = HistoryKV(*layout, tuple(ks), tuple(vs))
             out.append(HistoryCache(wd.fingerprint, wd.tokens, kv))
         return out
 
@@ -798,7 +809,7 @@ class YumeDiT(nn.Module):
         cos_sin = rope_angles(positions, cfg.head_dim, cfg.rope_theta)
         cos, sin = torch.cos(cos_sin).float().to(device), torch.sin(cos_sin).float().to(device)
         plan = plan_attention(key_mask, device, self.dtype, self.attention_backend)
-        carried_kv = self._carried_kv(worlds, old_lens, cos[:, :lo], sin[:, :lo]) if lo else None
+        carried_kv = self._carried_kv(worlds, old_lens) if lo else None
 
         # 3. text: zero-pad to text_len, embed, and every layer's cross-attention keys/values (cached
         #    per caption tensor at inference: the same caption is not embedded again next block)
@@ -989,7 +1000,7 @@ class YumeDiT(nn.Module):
                 ]
             prepared.history_kv = [KVBuffer.around(k, v, nb) for k, v in kvs]
             if prepared.reuse_mode == "episode":
-                prepared.new_kv_raw = [(c["k_raw"], c["kv"][1]) for c in collected]
+                prepared.new_kv = [c["kv"] for c in collected]
         if taps is not None:
             taps["head_in"] = x.detach().clone()
 

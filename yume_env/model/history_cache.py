@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 #: TSCM rates whose keys/values ``"episode"`` carries across blocks: the coarse tiers, which hold most
@@ -30,30 +31,32 @@ import torch
 CARRIED_RATES = frozenset({"8x", "16x", "f"})
 #: A frame's tokens at one rate: ``(frame, rate)``.
 FrameKey = tuple[int, str]
-#: A group of history tokens in the transformer: ``(frame, temporal RoPE slot, rate)``.
-TokenKey = tuple[int, int, str]
+#: TSCM rates in the order of :data:`HistoryKV.rate` codes.
+RATES = ("1x", "2x", "4x", "8x", "16x", "f")
 
 
 @dataclass(frozen=True)
 class HistoryKV:
-    """Every layer's keys (after the q/k norm, before RoPE) and values of a world's history tokens.
+    """Every layer's keys (after RoPE) and values of a world's carried history tokens.
 
-    ``keys[j]`` names the ``counts[j]`` consecutive rows it owns; ``k[n]`` / ``v[n]`` are layer ``n``'s
-    ``[tokens, heads, head_dim]``.
+    The rows come in groups, one per (history frame, rate): group ``j`` holds ``count[j]`` rows of
+    frame ``frame[j]`` at temporal RoPE slot ``slot[j]`` and rate ``RATES[rate[j]]``. ``k[n]`` / ``v[n]``
+    are layer ``n``'s ``[rows, heads, head_dim]``. ``shift``: frames dropped since the keys were
+    rotated (their temporal RoPE position is ``shift`` too high; the next block rotates them back).
     """
 
-    keys: tuple[TokenKey, ...]
-    counts: tuple[int, ...]
+    frame: np.ndarray
+    slot: np.ndarray
+    rate: np.ndarray
+    count: np.ndarray
     k: tuple[torch.Tensor, ...]
     v: tuple[torch.Tensor, ...]
+    shift: int = 0
 
-    def offsets(self) -> dict[TokenKey, tuple[int, int]]:
-        """``key -> (first row, rows)``."""
-        out, row = {}, 0
-        for key, n in zip(self.keys, self.counts):
-            out[key] = (row, n)
-            row += n
-        return out
+    @property
+    def first_rows(self) -> np.ndarray:
+        """The first row of every group."""
+        return np.cumsum(self.count) - self.count
 
     @property
     def nbytes(self) -> int:
@@ -95,15 +98,21 @@ class HistoryCache:
         tokens = {(shift(f), r): t for (f, r), t in self.tokens.items() if f == 0 or f > count}
         kv = self.kv
         if kv is not None:
-            offsets = kv.offsets()
-            keep = [key for key in kv.keys if key[0] == 0 or key[0] > count]
-            rows = [r for key in keep for r in range(offsets[key][0], sum(offsets[key]))]
-            index = torch.tensor(rows, dtype=torch.long, device=kv.k[0].device)
+            keep = (kv.frame == 0) | (kv.frame > count)
+            first = kv.first_rows[keep]
+            rows = np.concatenate(
+                [np.arange(a, a + n) for a, n in zip(first, kv.count[keep])] or [np.zeros(0, int)]
+            )
+            index = torch.as_tensor(rows, dtype=torch.long, device=kv.k[0].device)
+            moved = lambda a: np.where(a[keep] == 0, 0, a[keep] - count)  # noqa: E731
             kv = HistoryKV(
-                tuple((shift(f), shift(s), r) for f, s, r in keep),
-                tuple(offsets[key][1] for key in keep),
+                moved(kv.frame),
+                moved(kv.slot),
+                kv.rate[keep],
+                kv.count[keep],
                 tuple(t.index_select(0, index) for t in kv.k),
                 tuple(t.index_select(0, index) for t in kv.v),
+                kv.shift + count,
             )
         return HistoryCache(fp, tokens, kv)
 
