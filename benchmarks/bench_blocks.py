@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         action = Action(k % len(MOVES), (k // 3) % len(LOOKS), EVENTS[(k // 8) % len(EVENTS)])
         hist = stream.worlds[0].history_length
         hist = min(hist, stream.max_history)
+        c0 = time.process_time()
         out = stream.step([action])[0]
+        cpu_ms = (time.process_time() - c0) * 1e3
         t = out.info["timing"]
         rows.append(
             {
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 "history_latents": hist,
                 "tokens": history_token_count(hist, h, w) + model.block_frames * (h // 2) * (w // 2),
                 "denoise_ms": round(t.denoise_ms, 3),
+                "step_cpu_ms": round(cpu_ms, 3),
                 "decode_ms": round(t.decode_ms, 3),
                 "text_ms": round(t.text_ms, 3),
                 "frames": out.info["frames"],
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if picked:
             summary[f"blocks_{lo}_{hi}"] = {
                 "median_denoise_ms": statistics.median(r["denoise_ms"] for r in picked),
+                "median_step_cpu_ms": statistics.median(r["step_cpu_ms"] for r in picked),
                 "tokens": [r["tokens"] for r in picked],
                 "history_latents": [r["history_latents"] for r in picked],
             }
