@@ -151,9 +151,8 @@ def test_episode_carry_runs_only_new_tokens_and_stays_close_to_exact(dit):
         for n in range(5, history.shape[1] + 1, 8):
             hist = [history[:, :n]]
             approx, cache, p = _episode_blocks(dit, hist, ctx, noise, sampler, cache, "episode")
-            exact = sampler.sample(
-                lambda x, t, q=dit.prepare(hist, ctx, (6, 10)): dit.denoise(q, x, t), noise
-            )
+            q = dit.prepare(hist, ctx, (6, 10))
+            exact = sampler.sample(lambda x, t, q=q: dit.denoise(q, x, t), noise)
             errors.append((approx - exact).abs().max().item() / exact.abs().max().item())
             total = history_token_count(n, 6, 10)
             assert p.carried_rows + p.history_tokens.shape[1] == total
