@@ -145,7 +145,7 @@ class YumeWorldEnv(gym.Env):
     - ``reuse_history_kv``: approximate long-episode paths, off by default (``False``: exact).
       ``True`` or ``"block"``: each block computes the history keys/values once at its first
       denoising step and reuses them. ``"episode"``: the keys/values of the coarse history tiers are
-      also carried from block to block, so a block at history 957 costs ~1.4x a block at history 13
+      also carried from block to block, so a block at history 957 costs ~1.3-1.4x a block at history 13
       on the tiny preset (exact: ~5x); snapshots then hold those keys/values. See
       ``docs/performance.md`` for the speed of each and its PSNR against the exact path.
 

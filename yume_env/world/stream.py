@@ -205,9 +205,10 @@ class WorldStream:
         reuse_history_kv: approximate long-episode paths (faster on long histories; not the official
             numbers; measured in docs/performance.md). ``False`` (default): exact. ``True`` or
             ``"block"``: history keys/values computed at a block's first denoising step and reused by
-            its other steps. ``"episode"``: also carried from block to block, so each block runs only
-            the history tokens that are new or changed tier (block 120 costs ~1.5x block 2 on the
-            tiny preset instead of ~3.5x); a snapshot then holds those keys/values too.
+            its other steps. ``"episode"``: the coarse tiers' keys/values are also carried from
+            block to block, so a block runs only the recent history tokens and those that changed
+            tier (block 120 costs ~1.3-1.4x block 2 on the tiny preset instead of ~4.4-5x); a
+            snapshot then holds those keys/values too.
     """
 
     def __init__(
