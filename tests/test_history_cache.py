@@ -212,3 +212,25 @@ def test_episode_stream_is_deterministic_and_snapshots_carry_its_keys_values(mod
 def test_stream_rejects_unknown_reuse_modes(model, bad):
     with pytest.raises(ValueError, match="reuse_history_kv: got .*accepted: False .*'episode'"):
         WorldStream(model, 1, decode="none", reuse_history_kv=bad)
+
+
+def test_rotating_carried_keys_back_equals_rotating_them_at_the_new_position():
+    # what the episode carry relies on when max_history drops frames: 3-D RoPE angles are linear
+    # in the temporal position, so a second rotation by -shift moves a key to position t - shift
+    from yume_env.model.rope import apply_rope, rope_angles
+
+    g = torch.Generator().manual_seed(9)
+    keys = torch.randn(1, 40, 4, 32, generator=g)
+    pos = torch.stack(
+        [torch.randint(20, 1000, (40,)), torch.randint(0, 3, (40,)), torch.randint(0, 5, (40,))], -1
+    )
+    shift = 8
+
+    def rotate(x, positions):
+        angles = rope_angles(positions[None], 32)
+        return apply_rope(x, torch.cos(angles).float(), torch.sin(angles).float())
+
+    direct = rotate(keys, pos - torch.tensor([shift, 0, 0]))
+    back = rotate(rotate(keys, pos), torch.tensor([[-shift, 0, 0]]).expand(40, 3))
+    torch.testing.assert_close(back, direct, atol=2e-5, rtol=1e-5)
+    assert not torch.allclose(rotate(keys, pos), direct, atol=1e-2)
