@@ -257,9 +257,7 @@ class WorldStream:
             raise TypeError(f"decoder: got {type(decoder).__name__}; accepted: a FrameDecoder or None")
         self.decoder = model.vae_decoder if decoder is None else decoder
         self.last_frame_only = bool(last_frame_only)
-        if not any(
-            reuse_history_kv is m or (isinstance(m, str) and reuse_history_kv == m) for m in REUSE_MODES
-        ):
+        if not (isinstance(reuse_history_kv, bool | str) and reuse_history_kv in REUSE_MODES):
             raise ValueError(
                 f"reuse_history_kv: got {reuse_history_kv!r}; accepted: False (exact), True or 'block', or 'episode'"
             )
