@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -39,6 +40,7 @@ def environment(device: torch.device) -> dict:
         "torch": torch.__version__,
         "machine": platform.machine(),
         "cpu_threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "device": str(device),
     }
     if device.type == "cuda":
@@ -57,6 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the preset's, 4)")
     p.add_argument("--decode", default="block", choices=["block", "stream", "none"])
     p.add_argument("--attention", default="auto", choices=["auto", "sdpa", "flash"])
+    p.add_argument(
+        "--reuse-history-kv",
+        default="off",
+        choices=["off", "block", "episode"],
+        help="the approximate long-episode path (default off: exact)",
+    )
+    p.add_argument(
+        "--windows",
+        default="2-6,120-124",
+        help="block ranges whose median denoise time (and token count) the summary reports",
+    )
     p.add_argument("--out", default="benchmarks/results/blocks_tiny_cpu.json")
     args = p.parse_args(argv)
 
@@ -70,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     model.dit.attention_backend = args.attention
     load_s = time.perf_counter() - t0
     stream = WorldStream(
-        model, 1, resolution=parse_resolution(args.resolution), steps=args.steps, decode=args.decode
+        model,
+        1,
+        resolution=parse_resolution(args.resolution),
+        steps=args.steps,
+        decode=args.decode,
+        reuse_history_kv=False if args.reuse_history_kv == "off" else args.reuse_history_kv,
     )
     h, w = stream.latent_hw
     image = torch.rand(3, *stream.resolution, generator=torch.Generator().manual_seed(0))
@@ -83,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         action = Action(k % len(MOVES), (k // 3) % len(LOOKS), EVENTS[(k // 8) % len(EVENTS)])
         hist = stream.worlds[0].history_length
         hist = min(hist, stream.max_history)
+        c0 = time.process_time()
         out = stream.step([action])[0]
+        cpu_ms = (time.process_time() - c0) * 1e3
         t = out.info["timing"]
         rows.append(
             {
@@ -91,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 "history_latents": hist,
                 "tokens": history_token_count(hist, h, w) + model.block_frames * (h // 2) * (w // 2),
                 "denoise_ms": round(t.denoise_ms, 3),
+                "step_cpu_ms": round(cpu_ms, 3),
                 "decode_ms": round(t.decode_ms, 3),
                 "text_ms": round(t.text_ms, 3),
                 "frames": out.info["frames"],
@@ -104,6 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     frames = sum(r["frames"] for r in steady)
     total_s = sum(r["denoise_ms"] + r["decode_ms"] + r["text_ms"] for r in steady) / 1e3
     summary["frames_per_s_end_to_end"] = frames / total_s if total_s else None
+    for window in args.windows.split(","):
+        lo, hi = (int(v) for v in window.split("-"))
+        picked = [r for r in rows if lo <= r["block"] <= hi]
+        if picked:
+            summary[f"blocks_{lo}_{hi}"] = {
+                "median_denoise_ms": statistics.median(r["denoise_ms"] for r in picked),
+                "median_step_cpu_ms": statistics.median(r["step_cpu_ms"] for r in picked),
+                "tokens": [r["tokens"] for r in picked],
+                "history_latents": [r["history_latents"] for r in picked],
+            }
     summary["load_s"] = load_s
     summary["reset_encode_ms"] = reset.info["timing"].encode_ms
     if model.device.type == "cuda":
@@ -120,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "dtype": str(model.dtype),
             "attention": args.attention,
             "weights": args.checkpoint or "random",
+            "reuse_history_kv": args.reuse_history_kv,
             "parameters": model.parameter_count(),
         },
         "summary": summary,

@@ -25,11 +25,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from yume_env.model.attention import AttentionPlan, attention, kernel_name, plan_attention, self_attention
+from yume_env.model.history_cache import CARRIED_RATES, RATES, HistoryCache, HistoryKV
 from yume_env.model.rope import apply_rope, rope_angles
 from yume_env.model.tscm import RATE_KERNEL, RATE_MODULE, group_grid, history_groups
 
@@ -150,6 +152,20 @@ def _stamp(tensors) -> tuple:
     return tuple(out)
 
 
+def _clipped_weight(conv: nn.Conv3d, kh: int, kw: int) -> torch.Tensor:
+    """``conv``'s weight cut to its top-left ``kh x kw`` taps, as ``[out, C*kh*kw]``. The cut of a
+    coarse kernel is a strided copy of the whole weight, so at inference it is kept on the module
+    (rebuilt when the weight changes, like the fused q/k/v weights)."""
+    if torch.is_grad_enabled():
+        return conv.weight[..., :kh, :kw].reshape(conv.out_channels, -1)
+    cache = conv.__dict__.setdefault("_clipped_weights", {})
+    stamp = _stamp([conv.weight])
+    hit = cache.get((kh, kw))
+    if hit is None or hit[0] != stamp:
+        hit = cache[(kh, kw)] = (stamp, conv.weight[..., :kh, :kw].reshape(conv.out_channels, -1))
+    return hit[1]
+
+
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """A linear layer computed in its parameter dtype (the official code runs under bf16 autocast)."""
     return F.linear(x.to(layer.weight.dtype), layer.weight, layer.bias)
@@ -178,6 +194,29 @@ class LayerNorm(nn.LayerNorm):
         weight = None if self.weight is None else self.weight.float()
         bias = None if self.bias is None else self.bias.float()
         return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
+
+
+@dataclass
+class KVBuffer:
+    """History keys/values ``[B, rows + n, heads, head_dim]`` followed by room for the ``n`` rows of a
+    step, written in place at every step (no concatenation of the whole history per layer and step)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    rows: int
+
+    @classmethod
+    def around(cls, k: torch.Tensor, v: torch.Tensor, extra: int) -> KVBuffer:
+        pad = (0, 0, 0, 0, 0, extra)
+        return cls(F.pad(k, pad), F.pad(v, pad), k.shape[1])
+
+    def fill(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.k[:, self.rows :] = k
+        self.v[:, self.rows :] = v
+        return self.k, self.v
+
+    def __getitem__(self, i: int) -> torch.Tensor:  # (k, v) of the history rows, as a tuple would give
+        return (self.k, self.v)[i][:, : self.rows]
 
 
 class SelfAttention(nn.Module):
@@ -226,8 +265,8 @@ class SelfAttention(nn.Module):
 
         ``query_rows`` (an int) keeps only the last rows as queries (the keys stay all of ``x``).
         ``history_kv`` holds precomputed history keys/values (after norm and RoPE) that go before the
-        keys of ``x``; then ``x`` and ``cos/sin`` cover the block rows only. ``collect``, a dict,
-        receives this call's keys/values of the history rows (all but the last ``collect["rows"]``).
+        keys of ``x``; then ``cos/sin`` cover the rows of ``x`` only. ``collect``, a dict, receives this
+        call's keys/values of the history rows (all but the last ``collect["rows"]``) as ``kv``.
         """
         heads = lambda t: t.unflatten(-1, (self.num_heads, -1))  # noqa: E731
         q, k, v = self._project(x, qkv, query_rows)
@@ -238,7 +277,9 @@ class SelfAttention(nn.Module):
         if collect is not None:
             hist = k.shape[1] - collect["rows"]
             collect["kv"] = (k[:, :hist], v[:, :hist])
-        if history_kv is not None:
+        if isinstance(history_kv, KVBuffer):
+            k, v = history_kv.fill(k, v)
+        elif history_kv is not None:
             k = torch.cat([history_kv[0], k], dim=1)
             v = torch.cat([history_kv[1], v], dim=1)
         return _linear(self.o, self_attention(q, k, v, plan).flatten(2))
@@ -363,8 +404,40 @@ class PreparedBatch:
     plan: AttentionPlan | None = None  # self-attention mask / packing, built once
     attention_kernel: str = "sdpa"  # the self-attention kernel that runs (see attention.kernel_name)
     history_t_value: float | None = None  # history_t as a host number when it is one value for all
-    reuse_history_kv: bool = False  # approximate long-episode path (see YumeDiT.reuse_history_kv)
+    reuse_history_kv: bool | str = False  # approximate long-episode path (see YumeDiT.reuse_history_kv)
     history_kv: list | None = field(default=None, repr=False)  # per layer (k, v) of the history rows
+    #: ``"episode"``: per layer (k after RoPE, v) ``[B, carried_rows, heads, head_dim]`` of the history
+    #: tokens carried from earlier blocks; ``history_tokens`` then holds only the others.
+    carried_kv: list | None = field(default=None, repr=False)
+    carried_rows: int = 0
+    worlds: list | None = field(default=None, repr=False)  # per world _WorldHistory (cache bookkeeping)
+    reuse_mode: str = "off"  # "off", "block" or "episode"
+    new_kv: list | None = field(default=None, repr=False)  # per layer (k after RoPE, v) of the new rows
+
+
+@dataclass
+class _WorldHistory:
+    """One world's history bookkeeping within a prepared batch (to build its next HistoryCache)."""
+
+    fingerprint: torch.Tensor
+    tokens: dict
+    old_layout: tuple  # (frame, slot, rate code, rows) per group of carried rows, in their order
+    new_layout: tuple  # the same for the rows that run through the transformer this block
+    old_kv: list | None = None  # per layer (k after RoPE, v) of the carried rows
+
+
+REUSE_MODES = (False, True, "block", "episode")
+
+
+def reuse_mode(value, name: str = "reuse_history_kv") -> str:
+    """``"off"``, ``"block"`` or ``"episode"`` for a ``reuse_history_kv`` value (``True`` is ``"block"``)."""
+    if value is False or value is None or value == "off":
+        return "off"
+    if value is True or value == "block":
+        return "block"
+    if value == "episode":
+        return "episode"
+    raise ValueError(f"{name}: got {value!r}; accepted: False (exact), True or 'block', or 'episode'")
 
 
 class YumeDiT(nn.Module):
@@ -389,11 +462,14 @@ class YumeDiT(nn.Module):
                 setattr(self, name, nn.Conv3d(cin, dim, kernel_size=(1, k, k), stride=(1, k, k)))
         self.patch_embedding_2x_f = nn.Conv3d(cin, cin, kernel_size=(1, 4, 4), stride=(1, 4, 4))
         self.attention_backend = "auto"
-        #: Approximate long-episode path (off: exact). When on, the history rows' keys/values of every
-        #: layer are computed at the first denoising step of a block and reused by its later steps,
-        #: which then run the block rows only (history tokens do not change within a block; their
-        #: hidden states do, slightly, through attention to the block: that is the approximation).
-        self.reuse_history_kv = False
+        #: Approximate long-episode paths (``False``: exact). ``True`` / ``"block"``: the history rows'
+        #: keys/values of every layer are computed at the first denoising step of a block and reused by
+        #: its later steps, which then run the block rows only (history tokens do not change within a
+        #: block; their hidden states do, slightly, through attention to the block: that is the
+        #: approximation). ``"episode"``: in addition, the keys/values of the coarse tiers' tokens are
+        #: carried from block to block in the worlds' :class:`HistoryCache` (a token keeps those of
+        #: the block where it entered its tier), so a block runs only the recent and changed tokens.
+        self.reuse_history_kv: bool | str = False
         #: Self-attention kernel of the latest prepared batch (``flash-attn``, ``sdpa-flash``, ...).
         self.last_attention_backend: str | None = None
         #: Captions whose text embedding and per-layer cross-attention keys/values are kept.
@@ -423,16 +499,40 @@ class YumeDiT(nn.Module):
         on how many worlds share the batch (CPU conv and small matrix kernels change their summation
         order with the number of rows).
         """
+        x, weight = self._patch_rows(conv, frames)
+        return torch.cat([F.linear(x[i : i + 1], weight, conv.bias) for i in range(x.shape[0])])
+
+    @staticmethod
+    def _patch_rows(conv: nn.Conv3d, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flattened zero-padded patches ``[B, F, H/k, W/k, C*kh*kw]`` of ``frames`` and the matching
+        weight ``[out, C*kh*kw]`` (see :meth:`_patches`)."""
         k = conv.kernel_size[-1]
         h, w = frames.shape[-2:]
         kh, kw = min(k, h), min(k, w)
-        weight = conv.weight[..., :kh, :kw]
         frames = F.pad(frames, (0, (-w) % kw, 0, (-h) % kh))
         b, c, f, hp, wp = frames.shape
         x = frames.reshape(b, c, f, hp // kh, kh, wp // kw, kw).permute(0, 2, 3, 5, 1, 4, 6)
         x = x.reshape(b, f, hp // kh, wp // kw, c * kh * kw).to(conv.weight.dtype)
-        weight = weight.reshape(conv.out_channels, -1)
-        return torch.cat([F.linear(x[i : i + 1], weight, conv.bias) for i in range(b)])
+        return x, _clipped_weight(conv, kh, kw)
+
+    def _frame_tokens(self, frames: torch.Tensor, rate: str) -> list[torch.Tensor]:
+        """Tokens ``[n, dim]`` (float32) of each history frame of ``frames [C, F, H, W]`` at a TSCM rate.
+
+        One matrix product per frame: a frame's tokens are then the same bits whichever frames are
+        embedded with it (CPU matrix kernels change their summation order with the number of rows), so
+        the tokens a world keeps from an earlier block (:class:`HistoryCache`) equal fresh ones.
+        """
+        if rate == "f":
+            first = self.patch_embedding_2x_f
+            x, weight = self._patch_rows(first, frames[None])
+            out = []
+            for j in range(x.shape[1]):
+                reduced = F.linear(x[:, j : j + 1], weight, first.bias).permute(0, 4, 1, 2, 3)
+                out.append(self._patches(self.patch_embedding_16x, reduced).flatten(0, 3).float())
+            return out
+        conv = getattr(self, RATE_MODULE[rate])
+        x, weight = self._patch_rows(conv, frames[None])
+        return [F.linear(x[:, j : j + 1], weight, conv.bias).flatten(0, 3).float() for j in range(x.shape[1])]
 
     def _embed_group(self, frames: torch.Tensor, rate: str) -> torch.Tensor:
         """Tokens ``[B, n, dim]`` of history frames ``[B, C, F, H, W]`` at a TSCM rate."""
@@ -475,14 +575,137 @@ class YumeDiT(nn.Module):
             return torch.zeros(0, 3, dtype=torch.long), 0
         return torch.cat(pos), slot
 
+    def _world_history(
+        self, frames, num: int, hw: tuple[int, int], cache: HistoryCache | None, episode: bool
+    ) -> dict:
+        """One world's history tokens for this block: which rows are carried (``episode``: the cache's
+        keys/values of coarse-tier frames that kept their tier) and which run through the transformer,
+        with their tokens (from the cache where it has them, embedded otherwise). Rows are numbered in
+        the order of the TSCM groups; the bookkeeping is vectorised over frames (histories of ~1000)."""
+        h, w = hw
+        cached = {} if cache is None else cache.tokens
+        carry = cache.kv if episode and cache is not None else None
+        first_rows = None if carry is None else carry.first_rows
+        rows_old, rows_new, carry_rows, new_frames = [], [], [], []
+        old_layout, new_layout = [], []  # per group (frames, slots, rate code, tokens per frame)
+        row = slot = 0
+        for g in history_groups(num):
+            gh, gw = group_grid(g.rate, h, w)
+            n, code = gh * gw, RATES.index(g.rate)
+            kept = np.zeros(0, dtype=np.int64)
+            if carry is not None and g.rate in CARRIED_RATES:
+                sel = np.nonzero(
+                    (carry.rate == code)
+                    & (carry.frame >= g.start)
+                    & (carry.frame < g.stop)
+                    & (carry.slot - carry.frame == slot - g.start)
+                    & (carry.count == n)
+                )[0]
+                sel = sel[np.argsort(carry.frame[sel], kind="stable")]
+                kept = carry.frame[sel]
+                carry_rows.append((first_rows[sel][:, None] + np.arange(n)).ravel())
+            fresh = np.ones(g.frames, dtype=bool)
+            fresh[kept - g.start] = False
+            new = np.arange(g.start, g.stop)[fresh]
+            for part, rows, layout in ((kept, rows_old, old_layout), (new, rows_new, new_layout)):
+                rows.append((row + (part - g.start)[:, None] * n + np.arange(n)).ravel())
+                layout.append((part, part + slot - g.start, np.full(len(part), code), np.full(len(part), n)))
+            new_frames.append((g.rate, new.tolist()))
+            row += g.frames * n
+            slot += g.frames
+        # tokens: kept ones, and the missing frames embedded in runs of consecutive frames
+        tokens = {}
+        for rate, wanted in new_frames:
+            missing = [f for f in wanted if (f, rate) not in cached and (f, rate) not in tokens]
+            tokens.update({(f, rate): cached[(f, rate)] for f in wanted if (f, rate) in cached})
+            start = 0
+            while start < len(missing):
+                stop = start + 1
+                while stop < len(missing) and missing[stop] == missing[stop - 1] + 1:
+                    stop += 1
+                a, z = missing[start], missing[stop - 1] + 1
+                tokens.update(zip(((f, rate) for f in range(a, z)), self._frame_tokens(frames[:, a:z], rate)))
+                start = stop
+        for frames_old, _, codes, _ in old_layout:  # carried rows keep the tokens the cache has
+            for f, c in zip(frames_old.tolist(), codes.tolist()):
+                if (f, RATES[c]) in cached:
+                    tokens[(f, RATES[c])] = cached[(f, RATES[c])]
+        new_parts = [tokens[(f, rate)] for rate, wanted in new_frames for f in wanted]
+        old_kv = None
+        if carry_rows and sum(len(r) for r in carry_rows):
+            index = torch.as_tensor(np.concatenate(carry_rows), dtype=torch.long, device=carry.k[0].device)
+            old_kv = [(k.index_select(0, index), v.index_select(0, index)) for k, v in zip(carry.k, carry.v)]
+            if carry.shift:  # frames were dropped: rotate the keys back by that many temporal slots
+                delta = torch.tensor([[[-carry.shift, 0, 0]]])
+                angles = rope_angles(delta, self.config.head_dim, self.config.rope_theta)
+                cos, sin = (
+                    torch.cos(angles).float().to(index.device),
+                    torch.sin(angles).float().to(index.device),
+                )
+                old_kv = [(apply_rope(k[None], cos, sin)[0], v) for k, v in old_kv]
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+        return {
+            "fingerprint": frames[:, :, 0, 0].clone(),
+            "tokens": tokens,
+            "old_layout": tuple(cat([p[j] for p in old_layout]) for j in range(4)),
+            "new_layout": tuple(cat([p[j] for p in new_layout]) for j in range(4)),
+            "old_kv": old_kv,
+            "tokens_new": torch.cat(new_parts) if new_parts else frames.new_zeros(0, self.config.dim),
+            "rows_new": torch.as_tensor(cat(rows_new), dtype=torch.long),
+            "rows_old": torch.as_tensor(cat(rows_old), dtype=torch.long),
+        }
+
+    def _carried_kv(self, worlds, old_lens: list[int]) -> list:
+        """Per layer (k after RoPE, v) ``[B, carried, heads, head_dim]`` of the carried history rows."""
+        lo = max(old_lens)
+        if len(worlds) == 1:  # no copies
+            return [(k[None], v[None]) for k, v in worlds[0].old_kv]
+        ref = next(wd.old_kv for wd in worlds if wd is not None and wd.old_kv)
+        out = []
+        for n in range(len(self.blocks)):
+            k = ref[n][0].new_zeros(len(worlds), lo, *ref[n][0].shape[1:])
+            v = ref[n][1].new_zeros(len(worlds), lo, *ref[n][1].shape[1:])
+            for i, wd in enumerate(worlds):
+                if old_lens[i]:
+                    k[i, lo - old_lens[i] :] = wd.old_kv[n][0]
+                    v[i, lo - old_lens[i] :] = wd.old_kv[n][1]
+            out.append((k, v))
+        return out
+
     # ------------------------------------------------------------------ public API
+    def history_caches(self, prepared: PreparedBatch) -> list[HistoryCache | None]:
+        """Per world the :class:`HistoryCache` its next block can start from (pass them to the next
+        :meth:`prepare` of the same worlds). Call it after the block was denoised: with
+        ``"episode"`` the cache carries the keys/values the block's first step computed."""
+        if prepared.worlds is None:
+            return [None] * len(prepared.history_lens)
+        ln = prepared.history_tokens.shape[1]
+        out: list[HistoryCache | None] = []
+        for i, wd in enumerate(prepared.worlds):
+            if wd is None:
+                out.append(None)
+                continue
+            kv = None
+            if prepared.reuse_mode == "episode" and prepared.new_kv is not None:
+                fresh = int(wd.new_layout[3].sum())
+                ks, vs = [], []
+                for n, (k_new, v_new) in enumerate(prepared.new_kv):
+                    old_k, old_v = wd.old_kv[n] if wd.old_kv else (k_new[i, :0], v_new[i, :0])
+                    ks.append(torch.cat([old_k, k_new[i, ln - fresh :]]))
+                    vs.append(torch.cat([old_v, v_new[i, ln - fresh :]]))
+                layout = [np.concatenate([a, b]) for a, b in zip(wd.old_layout, wd.new_layout)]
+                kv = HistoryKV(*layout, tuple(ks), tuple(vs))
+            out.append(HistoryCache(wd.fingerprint, wd.tokens, kv))
+        return out
+
     def prepare(
         self,
         history: Sequence[torch.Tensor | None],
         context: Sequence[torch.Tensor],
         latent_hw: tuple[int, int],
         history_t: torch.Tensor | float = 0.0,
-        reuse_history_kv: bool | None = None,
+        reuse_history_kv: bool | str | None = None,
+        history_cache: Sequence[HistoryCache | None] | None = None,
     ) -> PreparedBatch:
         """Embed what stays fixed while a block is denoised, for B worlds.
 
@@ -492,8 +715,12 @@ class YumeDiT(nn.Module):
             context: per world the text encoder output ``[L_i, text_dim]`` with ``L_i <= text_len``.
             latent_hw: the latent grid ``(h, w)`` of the block.
             history_t: timestep of the history tokens (the official sampler uses 0).
-            reuse_history_kv: the approximate long-episode path for this block (default: the
-                model's :attr:`reuse_history_kv`, off).
+            reuse_history_kv: the approximate long-episode path for this block: ``False`` (exact),
+                ``True`` / ``"block"`` or ``"episode"`` (default: the model's :attr:`reuse_history_kv`).
+            history_cache: per world the :class:`HistoryCache` an earlier block of that world left
+                (:meth:`history_caches`), or ``None``. Frames it holds are not embedded again (the
+                tokens are the same bits); a cache that does not fit the world's history is ignored.
+                With ``"episode"`` it also carries the history keys/values.
         """
         cfg = self.config
         if len(history) != len(context):
@@ -506,10 +733,22 @@ class YumeDiT(nn.Module):
         grid = (cfg.block_frames, h // 2, w // 2)
         block_tokens = math.prod(grid)
 
+        mode = reuse_mode(self.reuse_history_kv if reuse_history_kv is None else reuse_history_kv)
+        inference = not torch.is_grad_enabled()
+        if history_cache is None:
+            history_cache = [None] * b
+        elif len(history_cache) != b:
+            raise ValueError(
+                f"history_cache: got {len(history_cache)} entries for {b} worlds; accepted: one per world"
+            )
+
         # 1. history tokens through the TSCM tiers (grouped by history length: same tiers, same positions)
         lengths = [0 if u is None else int(u.shape[1]) for u in history]
-        per_world: list[torch.Tensor | None] = [None] * b
-        pos_world: list[torch.Tensor] = [None] * b  # type: ignore[list-item]
+        new_tok: list[torch.Tensor | None] = [None] * b
+        new_pos: list[torch.Tensor] = [torch.zeros(0, 3, dtype=torch.long)] * b
+        old_pos: list[torch.Tensor] = [torch.zeros(0, 3, dtype=torch.long)] * b
+        block_pos: list[torch.Tensor] = [None] * b  # type: ignore[list-item]
+        worlds: list[_WorldHistory | None] = [None] * b
         for num in sorted(set(lengths)):
             idx = [i for i, n in enumerate(lengths) if n == num]
             hpos, slot = self._history_positions(num, h, w)
@@ -524,37 +763,53 @@ class YumeDiT(nn.Module):
                 torch.arange(grid[2]),
                 indexing="ij",
             )
-            pos = torch.cat([hpos, torch.stack([bt, by, bx], -1).reshape(-1, 3)])
-            if num:
-                frames = torch.stack([history[i] for i in idx]).to(device)
-                if tuple(frames.shape[-2:]) != (h, w) or frames.shape[1] != cfg.in_dim:
+            bpos = torch.stack([bt, by, bx], -1).reshape(-1, 3)
+            for i in idx:
+                block_pos[i] = bpos
+                if not num:
+                    continue
+                frames = history[i].to(device)
+                if frames.ndim != 4 or tuple(frames.shape[-2:]) != (h, w) or frames.shape[0] != cfg.in_dim:
                     raise ValueError(
-                        f"history: got latents of shape {tuple(frames.shape[1:])}; "
+                        f"history: got latents of shape {tuple(frames.shape)}; "
                         f"accepted: [{cfg.in_dim}, H, {h}, {w}]"
                     )
-                groups = [
-                    self._embed_group(frames[:, :, g.start : g.stop], g.rate) for g in history_groups(num)
-                ]
-                tokens = torch.cat(groups, dim=1)
-            for j, i in enumerate(idx):
-                per_world[i] = tokens[j] if num else None
-                pos_world[i] = pos
+                if not inference:  # training: whole groups at once, with gradients, no caches
+                    groups = [
+                        self._embed_group(frames[None, :, g.start : g.stop], g.rate)
+                        for g in history_groups(num)
+                    ]
+                    new_tok[i], new_pos[i] = torch.cat(groups, dim=1)[0], hpos
+                    continue
+                cache = history_cache[i]
+                cache = cache if isinstance(cache, HistoryCache) and cache.fits(frames) else None
+                world = self._world_history(frames, num, (h, w), cache, mode == "episode")
+                rows_new, rows_old = world.pop("rows_new"), world.pop("rows_old")
+                new_tok[i] = world.pop("tokens_new")
+                new_pos[i], old_pos[i] = hpos[rows_new], hpos[rows_old]
+                worlds[i] = _WorldHistory(**world)
 
-        # 2. left-pad the histories to a common length; padded keys are masked out
-        hist_lens = [0 if t is None else t.shape[0] for t in per_world]
-        lh = max(hist_lens)
-        history_tokens = torch.zeros(b, lh, cfg.dim, device=device)
-        positions = torch.zeros(b, lh + block_tokens, 3, dtype=torch.long)
-        key_mask = torch.ones(b, lh + block_tokens, dtype=torch.bool)
-        for i, tok in enumerate(per_world):
-            n = hist_lens[i]
+        # 2. left-pad: [carried rows | new history rows | block]; padded keys are masked out
+        new_lens = [0 if t is None else t.shape[0] for t in new_tok]
+        old_lens = [p.shape[0] for p in old_pos]
+        ln, lo = max(new_lens), max(old_lens)
+        history_tokens = torch.zeros(b, ln, cfg.dim, device=device)
+        positions = torch.zeros(b, lo + ln + block_tokens, 3, dtype=torch.long)
+        key_mask = torch.ones(b, lo + ln + block_tokens, dtype=torch.bool)
+        for i, tok in enumerate(new_tok):
+            n, o = new_lens[i], old_lens[i]
             if n:
-                history_tokens[i, lh - n :] = tok
-            positions[i, lh - n :] = pos_world[i]
-            key_mask[i, : lh - n] = False
+                history_tokens[i, ln - n :] = tok
+            positions[i, lo - o : lo] = old_pos[i]
+            positions[i, lo + ln - n : lo + ln] = new_pos[i]
+            positions[i, lo + ln :] = block_pos[i]
+            key_mask[i, : lo - o] = False
+            key_mask[i, lo : lo + ln - n] = False
+        hist_lens = [n + o for n, o in zip(new_lens, old_lens)]
         cos_sin = rope_angles(positions, cfg.head_dim, cfg.rope_theta)
         cos, sin = torch.cos(cos_sin).float().to(device), torch.sin(cos_sin).float().to(device)
         plan = plan_attention(key_mask, device, self.dtype, self.attention_backend)
+        carried_kv = self._carried_kv(worlds, old_lens) if lo else None
 
         # 3. text: zero-pad to text_len, embed, and every layer's cross-attention keys/values (cached
         #    per caption tensor at inference: the same caption is not embedded again next block)
@@ -566,7 +821,7 @@ class YumeDiT(nn.Module):
         context_kv = self._context_kv(context)
 
         # the kernel that will run, read once from the dispatcher on tensors of the real shapes
-        lq = lh + block_tokens
+        lq = lo + ln + block_tokens
         probe_key = (b, lq, self.dtype, str(device), plan.key_mask is None, plan.backend)
         kernel = self._kernel_names.get(probe_key)
         if kernel is None:
@@ -594,7 +849,11 @@ class YumeDiT(nn.Module):
             plan=plan,
             attention_kernel=kernel,
             history_t_value=ht_value,
-            reuse_history_kv=self.reuse_history_kv if reuse_history_kv is None else bool(reuse_history_kv),
+            reuse_history_kv=mode != "off",
+            reuse_mode=mode,
+            carried_kv=carried_kv,
+            carried_rows=lo,
+            worlds=worlds if inference else None,
         )
 
     def _embed_context(self, context: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -695,6 +954,11 @@ class YumeDiT(nn.Module):
         blk = self._patches(self.patch_embedding, block.to(self.device)).flatten(1, 3).float()
         nb = blk.shape[1]
         reuse = prepared.history_kv is not None and taps is None
+        carried = None if reuse else prepared.carried_kv
+        if carried is not None and taps is not None:
+            raise ValueError(
+                "taps: only the exact path has every history row; prepare without reuse_history_kv"
+            )
         x = blk if reuse else torch.cat([prepared.history_tokens, blk], dim=1)
 
         # 2. time embeddings for the two segments: history (t=0) and block (t)
@@ -716,17 +980,27 @@ class YumeDiT(nn.Module):
         cos, sin = prepared.cos, prepared.sin
         if reuse:
             cos, sin = cos[:, -nb:], sin[:, -nb:]
+        elif carried is not None:
+            cos, sin = cos[:, prepared.carried_rows :], sin[:, prepared.carried_rows :]
         last = len(self.blocks) - 1
         for n, (layer, kv) in enumerate(zip(self.blocks, prepared.context_kv)):
             qkv = layer.self_attn.fused_qkv() if fused else None
-            hist_kv = prepared.history_kv[n] if reuse else None
+            hist_kv = prepared.history_kv[n] if reuse else (None if carried is None else carried[n])
             collect = {"rows": nb} if collect_kv else None
             block_only = n == last and taps is None and not reuse
             x = layer(x, e0, nb, cos, sin, plan, kv, qkv, block_only, hist_kv, collect)
             if collect is not None:
-                collected.append(collect["kv"])
+                collected.append(collect)
         if collect_kv:
-            prepared.history_kv = collected
+            kvs = [c["kv"] for c in collected]
+            if carried is not None:  # keys in the order of the key mask: carried rows, then new ones
+                kvs = [
+                    (torch.cat([ck, k], dim=1), torch.cat([cv, v], dim=1))
+                    for (ck, cv), (k, v) in zip(carried, kvs)
+                ]
+            prepared.history_kv = [KVBuffer.around(k, v, nb) for k, v in kvs]
+            if prepared.reuse_mode == "episode":
+                prepared.new_kv = [c["kv"] for c in collected]
         if taps is not None:
             taps["head_in"] = x.detach().clone()
 

@@ -38,6 +38,7 @@ from yume_env.model.checkpoint import (
 )
 from yume_env.model.dit import DiTConfig, YumeDiT
 from yume_env.model.frame_decoder import DECODERS, FrameDecoder, TAEHVFrameDecoder, VAEFrameDecoder
+from yume_env.model.history_cache import HistoryCache
 from yume_env.model.presets import TINY_FAMILY, YUME_5B, ModelPreset, get_preset, with_configs
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.taehv import load_taehv
@@ -153,16 +154,49 @@ class YumeModel:
         noise: torch.Tensor,
         sampler: EulerSampler,
         on_step: Callable | None = None,
-        reuse_history_kv: bool | None = None,
+        reuse_history_kv: bool | str | None = None,
+        history_cache: list[HistoryCache | None] | None = None,
     ) -> torch.Tensor:
         """Denoise one block for B worlds: ``noise [B, C, 8, h, w]`` -> clean block latents (float32).
 
-        ``reuse_history_kv``: the approximate long-episode path (see ``YumeDiT.reuse_history_kv``).
+        ``reuse_history_kv``: the approximate long-episode paths (see ``YumeDiT.reuse_history_kv``).
+        ``history_cache``: a list with one entry per world, the cache each world's previous block
+        left (or ``None``); its entries are replaced by the caches for the worlds' next block (see
+        :meth:`sample_block_cached`, which returns them instead).
         """
-        prepared = self.dit.prepare(
-            history, contexts, tuple(noise.shape[-2:]), reuse_history_kv=reuse_history_kv
+        latents, caches = self.sample_block_cached(
+            history, contexts, noise, sampler, history_cache, on_step, reuse_history_kv
         )
-        return sampler.sample(lambda x, t: self.dit.denoise(prepared, x, t), noise.to(self.device), on_step)
+        if history_cache is not None:
+            history_cache[:] = caches
+        return latents
+
+    @torch.inference_mode()
+    def sample_block_cached(
+        self,
+        history: Sequence[torch.Tensor | None],
+        contexts: Sequence[torch.Tensor],
+        noise: torch.Tensor,
+        sampler: EulerSampler,
+        history_cache: Sequence[HistoryCache | None] | None = None,
+        on_step: Callable | None = None,
+        reuse_history_kv: bool | str | None = None,
+    ) -> tuple[torch.Tensor, list[HistoryCache | None]]:
+        """:meth:`sample_block` with per-world history caches: takes the caches the worlds' previous
+        blocks left (or ``None``) and returns the latents and the caches for their next block (see
+        :class:`~yume_env.model.history_cache.HistoryCache`; the exact path's latents are the same
+        bits with or without them)."""
+        prepared = self.dit.prepare(
+            history,
+            contexts,
+            tuple(noise.shape[-2:]),
+            reuse_history_kv=reuse_history_kv,
+            history_cache=history_cache,
+        )
+        latents = sampler.sample(
+            lambda x, t: self.dit.denoise(prepared, x, t), noise.to(self.device), on_step
+        )
+        return latents, self.dit.history_caches(prepared)
 
     @property
     def vae_decoder(self) -> FrameDecoder:

@@ -28,8 +28,12 @@ so the argument list, its defaults, its documentation and its checks exist in on
   on 2-4 core machines; see :mod:`yume_env.model.threads`). torch's setting is process-global.
 - ``compile``: ``torch.compile`` the DiT blocks (default off; worth it on a GPU). It applies to the
   model, which environments share.
-- ``reuse_history_kv``: approximate long-episode path, off by default (exact): history keys/values
-  computed at a block's first denoising step are reused by the others (``docs/performance.md``).
+- ``reuse_history_kv``: approximate long-episode paths, off by default (``False``: exact).
+  ``True`` or ``"block"``: each block computes the history keys/values once at its first denoising
+  step and reuses them. ``"episode"``: the keys/values of the coarse history tiers are also carried
+  from block to block, so a block at history 957 costs ~1.3-1.4x a block at history 13 on the tiny
+  preset (exact: ~5x); snapshots then hold those keys/values. ``docs/performance.md`` gives the
+  speed of each and its PSNR against the exact path.
 - ``last_frame_only``: decode and return only the newest frame of each block (the envs set it for
   ``obs_mode="last_frame"``).
 - ``check_finite``: raise :class:`~yume_env.world.stream.NonFiniteOutputError` instead of returning
@@ -53,7 +57,7 @@ from yume_env.model.presets import PRESETS
 from yume_env.model.threads import check_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.model_cache import get_decoder, get_runtime_model
-from yume_env.world.stream import DECODE_MODES, WorldStream
+from yume_env.world.stream import DECODE_MODES, WorldStream, check_reuse_history_kv
 
 FITS = ("stretch", "crop")
 _DTYPE_NAMES = ("float32", "bfloat16", "float16")
@@ -124,7 +128,7 @@ class WorldSpec:
     decode_dtype: str | None = None
     threads: int | None = None
     compile: bool = False
-    reuse_history_kv: bool = False
+    reuse_history_kv: bool | str = False
     last_frame_only: bool = False
     check_finite: bool = True
 
@@ -170,7 +174,8 @@ class WorldSpec:
         put("decoder_path", _optional_path("decoder_path", self.decoder_path))
         put("decode_dtype", _optional_dtype("decode_dtype", self.decode_dtype))
         check_threads(self.threads)
-        for name in ("compile", "reuse_history_kv", "last_frame_only", "check_finite"):
+        check_reuse_history_kv(self.reuse_history_kv)
+        for name in ("compile", "last_frame_only", "check_finite"):
             _flag(name, getattr(self, name))
 
     # ------------------------------------------------------------------ construction

@@ -36,7 +36,9 @@ import numpy as np
 import torch
 
 from yume_env.actions import Action  # re-exported: yume_env.world.stream.Action is the same class
+from yume_env.model.dit import REUSE_MODES
 from yume_env.model.frame_decoder import FrameDecoder
+from yume_env.model.history_cache import HistoryCache
 from yume_env.model.pipeline import YumeModel
 from yume_env.model.sampler import EulerSampler
 from yume_env.model.tscm import MAX_TIERED_HISTORY
@@ -63,6 +65,9 @@ class WorldState:
     last_frames: np.ndarray | None = None  # [T, H, W, 3] uint8 of the newest block
     dropped_latents: int = 0
     seed: int | None = None
+    #: what the last block computed on the history, for the next one (exact path: the TSCM tokens, a
+    #: cache that changes nothing; ``reuse_history_kv="episode"``: also the carried keys/values)
+    history_cache: HistoryCache | None = None
 
     @property
     def history_length(self) -> int:
@@ -81,7 +86,7 @@ class WorldSignature:
     shift: float
     decode: str
     decoder: str  # "vae" or a TAEHV name: its streaming state fits no other decoder
-    reuse_history_kv: bool  # the approximate path has another future than the exact one
+    reuse_history_kv: bool | str  # the approximate paths have other futures than the exact one
     max_history: int
 
     def differences(self, other: WorldSignature) -> list[str]:
@@ -162,6 +167,16 @@ def _full_block(frames: np.ndarray, count: int) -> np.ndarray:
     return np.concatenate([np.repeat(frames[:1], missing, axis=0), frames])
 
 
+def check_reuse_history_kv(value) -> bool | str:
+    """``reuse_history_kv``: ``False`` (exact), ``True`` / ``"block"`` or ``"episode"``."""
+    # type first: 0 == False and 1 == True, which must not pass as modes
+    if not (isinstance(value, bool | str) and value in REUSE_MODES):
+        raise ValueError(
+            f"reuse_history_kv: got {value!r}; accepted: False (exact), True or 'block', or 'episode'"
+        )
+    return value
+
+
 def check_world_index(index, num_worlds: int) -> int:
     """``index`` as a world index of a backend holding ``num_worlds`` worlds (IndexError otherwise)."""
     if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < num_worlds:
@@ -196,9 +211,13 @@ class WorldStream:
         check_finite: raise :class:`NonFiniteOutputError` instead of returning NaN/Inf frames.
         decoder: the :class:`~yume_env.model.frame_decoder.FrameDecoder` (default: the model's VAE).
         last_frame_only: return only the newest frame of each block (1 frame instead of 29/32).
-        reuse_history_kv: approximate long-episode path: history keys/values computed at a block's
-            first denoising step and reused by the others (faster on long histories; not the official
-            numbers; measured in docs/performance.md). Default off (exact).
+        reuse_history_kv: approximate long-episode paths (faster on long histories; not the official
+            numbers; measured in docs/performance.md). ``False`` (default): exact. ``True`` or
+            ``"block"``: history keys/values computed at a block's first denoising step and reused by
+            its other steps. ``"episode"``: the coarse tiers' keys/values are also carried from
+            block to block, so a block runs only the recent history tokens and those that changed
+            tier (block 120 costs ~1.3-1.4x block 2 on the tiny preset instead of ~4.4-5x); a
+            snapshot then holds those keys/values too.
     """
 
     def __init__(
@@ -249,9 +268,7 @@ class WorldStream:
             raise TypeError(f"decoder: got {type(decoder).__name__}; accepted: a FrameDecoder or None")
         self.decoder = model.vae_decoder if decoder is None else decoder
         self.last_frame_only = bool(last_frame_only)
-        if not isinstance(reuse_history_kv, bool):
-            raise ValueError(f"reuse_history_kv: got {reuse_history_kv!r}; accepted: True or False")
-        self.reuse_history_kv = reuse_history_kv
+        self.reuse_history_kv = check_reuse_history_kv(reuse_history_kv)
         self.worlds = [WorldState() for _ in range(num_worlds)]
 
     # ------------------------------------------------------------------ properties
@@ -450,21 +467,28 @@ class WorldStream:
         t1 = time.perf_counter()
 
         # 2. history within budget, fresh noise from each world's own generator
-        histories, dropped, gen_states = [], [], []
+        histories, dropped, gen_states, caches = [], [], [], []
         for _, st, _ in jobs:
-            hist = st.history
+            hist, cache = st.history, st.history_cache
             drop = 0
             if hist is not None and hist.shape[1] > self.max_history:
                 drop = hist.shape[1] - self.max_history
                 hist = torch.cat([hist[:, :1], hist[:, 1 + drop :]], dim=1)
+                cache = None if cache is None else cache.dropped(drop)
             histories.append(hist)
+            caches.append(cache)
             dropped.append(drop)
             gen_states.append(st.generator.get_state())
         noise = torch.stack([torch.randn(c, f, h, w, generator=st.generator) for _, st, _ in jobs])
         try:
             # 3. denoise all worlds in one batch
-            latents = model.sample_block(
-                histories, contexts, noise, self.sampler, reuse_history_kv=self.reuse_history_kv
+            latents = model.sample_block(  # replaces the caches by those for the next block
+                histories,
+                contexts,
+                noise,
+                self.sampler,
+                reuse_history_kv=self.reuse_history_kv,
+                history_cache=caches,
             )
             _sync(dev)
             t2 = time.perf_counter()
@@ -511,6 +535,7 @@ class WorldStream:
             new = copy.copy(st)
             block = latents[k].float()
             new.history = block if histories[k] is None else torch.cat([histories[k], block], dim=1)
+            new.history_cache = caches[k]
             new.event = events[k]
             new.block_index = st.block_index + 1
             new.dropped_latents = st.dropped_latents + dropped[k]
@@ -548,6 +573,11 @@ class WorldStream:
         copied.decoder = None if st.decoder is None else st.decoder.clone()
         copied.generator = None
         copied.last_frames = None if st.last_frames is None else st.last_frames.copy()
+        # the exact path's cache is recomputed bit for bit, so snapshots leave it out; the carried
+        # keys/values of "episode" are state (they shape the future) and are shared, not copied (never
+        # changed in place)
+        cache = st.history_cache
+        copied.history_cache = None if cache is None or cache.kv is None else cache.without_tokens()
         return WorldSnapshot(copied, st.generator.get_state(), self.signature)
 
     def restore(self, index: int, snapshot: WorldSnapshot) -> None:
