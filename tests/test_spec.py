@@ -61,7 +61,11 @@ def test_defaults_are_documented_values_and_normalized():
         ({"decode_dtype": "int4"}, ValueError, ("decode_dtype: got 'int4'",)),
         ({"threads": 0}, ValueError, ("threads: got 0", ">= 1")),
         ({"compile": "yes"}, ValueError, ("compile: got 'yes'", "True or False")),
-        ({"reuse_history_kv": 1}, ValueError, ("reuse_history_kv: got 1", "True or False")),
+        (
+            {"reuse_history_kv": 1},
+            ValueError,
+            ("reuse_history_kv: got 1", "False (exact), True or 'block', or 'episode'"),
+        ),
     ],
 )
 def test_bad_arguments_name_the_argument_the_value_and_what_is_accepted(kw, error, words):
