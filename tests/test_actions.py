@@ -383,15 +383,24 @@ def test_no_command_line_words_in_the_world_and_model_layers():
             ), path
 
 
-def test_command_lines_name_their_flag():
-    from yume_env.cli import UsageError
-    from yume_env.cli import _resolution as cli_resolution
-    from yume_env.play.cli import _resolution as play_resolution
+def test_command_lines_name_their_flag(tmp_path):
+    import argparse
 
-    with pytest.raises(UsageError, match=r"^--resolution: got 'big'; accepted: HxW"):
-        cli_resolution("big")
+    from yume_env.cli import main as cli_main
+    from yume_env.cli_flags import world_flags
+    from yume_env.play.cli import make_server
+
+    flags = dict(checkpoint=None, device=None, dtype=None, resolution="big", steps=None, decode="block")
+    with pytest.raises(ValueError, match=r"^--resolution: got 'big'; accepted: HxW"):
+        world_flags(argparse.Namespace(**flags))
+    with pytest.raises(ValueError, match=r"^--steps: got 0; accepted: an integer >= 1"):
+        world_flags(argparse.Namespace(**{**flags, "resolution": None, "steps": 0}))
+    assert world_flags(argparse.Namespace(**{**flags, "resolution": "32x64"}))["resolution"] == (32, 64)
+    # both command lines go through it: the demo exits 2, play's server refuses the flag by name
+    assert cli_main(["demo", "--resolution", "big", "--out", str(tmp_path / "demo")]) == 2
+    play_args = argparse.Namespace(**flags, world="tiny", port=8765, dataset=None, out=str(tmp_path / "play"))
     with pytest.raises(ValueError, match=r"^--resolution: got 'big'"):
-        play_resolution("big")
+        make_server(play_args)
 
 
 def test_one_assets_path_and_it_ships():

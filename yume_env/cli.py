@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from yume_env.cli_flags import world_flags
 from yume_env.script import DEMO_TOUR, ScriptError, parse_script
-from yume_env.world.images import parse_resolution
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -67,13 +67,6 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _resolution(text: str | None) -> tuple[int, int] | None:
-    try:
-        return parse_resolution(text)
-    except ValueError as exc:
-        raise UsageError(f"--{exc}") from None  # the world-level message, with the flag name
-
-
 def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -85,16 +78,7 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
     t_load = time.perf_counter()
     try:
         env = YumeWorldEnv(
-            image=image,
-            prompt=prompt,
-            model=args.model,
-            checkpoint=args.checkpoint,
-            device=args.device,
-            dtype=args.dtype,
-            resolution=_resolution(args.resolution),
-            steps=args.steps,
-            decode=args.decode,
-            threads=args.threads,
+            image=image, prompt=prompt, model=args.model, threads=args.threads, **world_flags(args)
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None

@@ -190,6 +190,19 @@ class _AgentSpaces:
             raise KeyError(f"agent: got {agent!r}; accepted: {', '.join(self.possible_agents)}")
         return agent
 
+    def _check_actions(self, actions) -> None:
+        """``step``'s ``actions``: a dict with one entry per live agent and no unknown agent."""
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
+        unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
+        if unknown:
+            raise ValueError(
+                f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}"
+            )
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions: missing {missing}; every live agent acts every step ({self.agents})")
+
 
 class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
     """One Yume world shared by an ``"explorer"`` (camera moves) and a ``"director"`` (world events).
@@ -284,16 +297,7 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
 
     def merge(self, actions: Mapping) -> dict:
         """The world action ``{"move", "look", "event"}`` of the two agents' actions."""
-        if not isinstance(actions, Mapping):
-            raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
-        unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
-        if unknown:
-            raise ValueError(
-                f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}"
-            )
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions: missing {missing}; every live agent acts every step ({self.agents})")
+        self._check_actions(actions)
         explorer = actions["explorer"]
         if isinstance(explorer, Mapping) and "event" in explorer:
             raise ValueError(
@@ -513,16 +517,7 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
     def step(self, actions):
         if not self.agents:
             raise gym.error.ResetNeeded("step with no live agents: the episode ended; call reset()")
-        if not isinstance(actions, Mapping):
-            raise TypeError(f"actions: got {type(actions).__name__}; accepted: a dict agent -> action")
-        unknown = sorted(map(str, set(actions) - set(self.possible_agents)))
-        if unknown:
-            raise ValueError(
-                f"actions: got unknown agents {unknown}; accepted: {', '.join(self.possible_agents)}"
-            )
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions: missing {missing}; every live agent acts every step")
+        self._check_actions(actions)
         world_actions = [self.world_action(a, actions[a]) for a in self.possible_agents]
         if self.vector is not None:
             batched = {

@@ -16,15 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from yume_env.world.images import parse_resolution
-
-
-def _resolution(text: str | None) -> tuple[int, int] | None:
-    try:
-        return parse_resolution(text)
-    except ValueError as exc:
-        raise ValueError(f"--{exc}") from None  # the world-level message, with the flag name
-
+from yume_env.cli_flags import world_flags
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -65,17 +57,7 @@ def make_server(args):
     require_aiohttp()
     if not 0 < args.port < 65536:
         raise ValueError(f"--port: got {args.port}; accepted: 1..65535")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps: got {args.steps}; accepted: an integer >= 1")
-    config = WorldConfig(
-        world=args.world,
-        checkpoint=args.checkpoint,
-        device=args.device,
-        dtype=args.dtype,
-        resolution=_resolution(args.resolution),
-        steps=args.steps,
-        decode=args.decode,
-    )
+    config = WorldConfig(world=args.world, **world_flags(args))
     if config.world == "procedural" and args.decode != "block":
         raise ValueError("--decode: not used by world 'procedural'; leave it out")
     if args.dataset is not None:
