@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import ray
 from gymnasium.vector import AutoresetMode
 
-from yume_env.distributed.pool import WorkerPool, resolve_pool
+from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.worlds import RayWorlds, SnapshotRef
 from yume_env.envs.episodes import EpisodeSnapshot
 from yume_env.envs.families import family_of
@@ -63,10 +63,6 @@ class RayEnvOptions:
             k: getattr(self, k) for k in ("num_gpus", "num_cpus", "threads", "actor_options", "timeout_s")
         }
 
-    def resolve_pool(self, workers, num_worlds: int, cuda: bool) -> tuple[WorkerPool, bool]:
-        """``(pool, owned)`` for ``workers`` (see :func:`~yume_env.distributed.pool.resolve_pool`)."""
-        return resolve_pool(workers, num_worlds, cuda=cuda, **self.pool_options())
-
 
 def check_restart(env, worker, snapshots: Mapping[int, object] | None) -> dict:
     """``restart_worker``'s arguments for a Ray vector env: a worker index, and snapshots only of
@@ -84,7 +80,7 @@ def check_restart(env, worker, snapshots: Mapping[int, object] | None) -> dict:
 
 
 class RayVectorEnv(WorldVectorEnv):
-    """N ``YumeWorld-v0`` worlds on W Ray workers, behind the Gymnasium vector API.
+    """N worlds of ``env_id`` on W Ray workers, behind the Gymnasium vector API.
 
     Args:
         env_id: ``"YumeWorld-v0"`` (default) or ``"YumeProcedural-v0"`` (each worker holds
@@ -100,8 +96,9 @@ class RayVectorEnv(WorldVectorEnv):
         num_gpus / num_cpus / threads / actor_options / timeout_s: for a new pool (see
             :class:`~yume_env.distributed.pool.WorkerPool`). Default: one GPU per worker when
             ``device`` starts with ``"cuda"``, else one CPU core and one torch thread per worker.
-        **env_kwargs: ``YumeWorld-v0``'s arguments; ``image`` and ``prompt`` may be lists with one
-            entry per world; image paths must exist on the workers' machines (arrays always work).
+        **env_kwargs: the env's arguments; ``YumeWorld-v0``'s ``image`` and ``prompt`` may be lists
+            with one entry per world; image paths must exist on the workers' machines (arrays always
+            work).
 
     Branching: :meth:`snapshot`, :meth:`restore` and :meth:`fork` work across workers (a snapshot
     taken on worker 0 restores on worker 1 through the object store). Failures: a dead worker

@@ -122,7 +122,7 @@ class ProceduralWorlds:
         """Start world ``index`` from ``seed`` with ``prompt`` as its starting event (``image``: ``None``)."""
         i = self._index(index)
         self.check_reset(image, prompt)
-        block = self.worlds[i].reset(seed, prompt if prompt.strip() else "")
+        block = self.worlds[i].reset(seed, prompt)  # as YumeProcedural-v0 always passed its event
         return BlockOutput(block.frames, None, block.info["caption"], block.info)
 
     def decode_latents(self, latents) -> np.ndarray:

@@ -45,7 +45,7 @@ How the backends map onto it:
   on one actor restores on another without passing through the caller. Arrays it returns may be
   read-only views into Ray's object store.
 - The procedural world (``YumeProcedural-v0``, :mod:`yume_env.envs.procedural_env`) is a
-  ground-truth renderer, not a generator: :class:`yume_env.envs.procedural_worlds.ProceduralWorlds`
+  ground-truth renderer, not a generator: :class:`yume_env.procedural.worlds.ProceduralWorlds`
   adapts N of them to this protocol (``image`` is refused, ``prompt`` becomes the starting event,
   ``latents`` and ``latent_shape`` are ``None``, ``info`` carries the camera ground truth).
 
