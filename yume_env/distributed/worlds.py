@@ -2,8 +2,8 @@
 
 Worlds are sharded over the workers in contiguous blocks; each worker holds the backend of its
 block (a :class:`~yume_env.world.stream.WorldStream` on its own device, procedural worlds, ...),
-built from one spec (:class:`~yume_env.world.protocol.WorldBackendSpec`: ``spec.build(n)``). ``step`` sends each worker its actions, then waits for all
-of them at once. Snapshots are :class:`SnapshotRef`\\ s: they stay in the object store of the machine
+built from one spec (:class:`~yume_env.world.protocol.WorldBackendSpec`: ``spec.build(n)``).
+``step`` sends each worker its actions, then waits for all of them at once. Snapshots are :class:`SnapshotRef`\\ s: they stay in the object store of the machine
 that made them and go straight to the worker that restores them. Frames come back as read-only
 views into the object store where Ray allows (copy before writing).
 

@@ -31,7 +31,7 @@ from yume_env.world.protocol import SpecArguments
 if TYPE_CHECKING:
     from yume_env.procedural.worlds import ProceduralWorlds
 
-__all__ = ["ProceduralSpec", "check_number", "check_resolution"]
+__all__ = ["ProceduralSpec", "check_number", "check_resolution", "spec_of"]
 
 
 def check_number(name: str, value, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False):
@@ -115,3 +115,16 @@ class ProceduralSpec(SpecArguments):
         from yume_env.procedural.worlds import ProceduralWorlds  # the backend imports this module
 
         return ProceduralWorlds(num_worlds, spec=self)
+
+
+def spec_of(spec: ProceduralSpec | None, kwargs: dict) -> ProceduralSpec:
+    """``spec``, or a :class:`ProceduralSpec` of ``kwargs`` (not both)."""
+    if spec is None:
+        return ProceduralSpec.from_kwargs(**kwargs)
+    if kwargs:
+        raise TypeError(
+            f"spec / {', '.join(sorted(kwargs))}: got both; accepted: a ProceduralSpec or its arguments"
+        )
+    if not isinstance(spec, ProceduralSpec):
+        raise TypeError(f"spec: got {type(spec).__name__}; accepted: a ProceduralSpec or None")
+    return spec

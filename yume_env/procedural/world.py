@@ -25,7 +25,7 @@ from yume_env.procedural import camera as cam
 from yume_env.procedural import events as ev
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import BALLOON, Scene
-from yume_env.procedural.spec import ProceduralSpec, check_number, check_resolution
+from yume_env.procedural.spec import ProceduralSpec, check_number, check_resolution, spec_of
 from yume_env.procedural.timing import Milliseconds, RenderTiming
 from yume_env.world.captions import render_caption
 
@@ -395,19 +395,6 @@ class ProceduralWorld:
             "yaw": poses[:, 3].copy(),
             "pitch": poses[:, 4].copy(),
         }
-
-
-def spec_of(spec: ProceduralSpec | None, kwargs: dict) -> ProceduralSpec:
-    """``spec``, or a :class:`ProceduralSpec` of ``kwargs`` (not both)."""
-    if spec is None:
-        return ProceduralSpec.from_kwargs(**kwargs)
-    if kwargs:
-        raise TypeError(
-            f"spec / {', '.join(sorted(kwargs))}: got both; accepted: a ProceduralSpec or its arguments"
-        )
-    if not isinstance(spec, ProceduralSpec):
-        raise TypeError(f"spec: got {type(spec).__name__}; accepted: a ProceduralSpec or None")
-    return spec
 
 
 def _new_generator(seed: int | None) -> np.random.Generator:

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from yume_env.actions import check_event
-from yume_env.procedural.spec import ProceduralSpec
-from yume_env.procedural.world import ProceduralMark, ProceduralWorld, spec_of
+from yume_env.procedural.spec import ProceduralSpec, spec_of
+from yume_env.procedural.world import ProceduralMark, ProceduralWorld
 from yume_env.world.protocol import check_world_actions
 from yume_env.world.stream import Action, BlockOutput, check_world_index
 
