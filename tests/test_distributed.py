@@ -212,6 +212,41 @@ def test_procedural_world_on_workers_equals_the_in_process_vector_env(pool):
     remote.close()
 
 
+@pytest.mark.parametrize("obs_mode", ["frames", "last_frame"])
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP, AutoresetMode.DISABLED])
+def test_make_vec_procedural_with_workers_equals_the_in_process_one(pool, mode, obs_mode):
+    kwargs = {
+        "num_envs": N,
+        "resolution": (24, 40),
+        "frames_per_block": 2,
+        "max_episode_steps": 2,
+        "obs_mode": obs_mode,
+        "autoreset_mode": mode,
+    }
+    remote = gym.make_vec("YumeProcedural-v0", workers=pool, **kwargs)
+    local = gym.make_vec("YumeProcedural-v0", **kwargs)
+    assert isinstance(remote, RayVectorEnv) and isinstance(remote.worlds, RayWorlds)
+    assert (
+        remote.worlds.latent_shape is None
+        and remote.single_observation_space == local.single_observation_space
+    )
+    out_r, out_l = remote.reset(seed=3), local.reset(seed=3)
+    assert np.array_equal(out_r[0], out_l[0]) and np.array_equal(out_r[1]["seed"], out_l[1]["seed"])
+    truncated = np.zeros(N, bool)
+    for k in range(4):
+        if mode == AutoresetMode.DISABLED and truncated.any():
+            mask = {"reset_mask": truncated}
+            assert np.array_equal(remote.reset(options=mask)[0], local.reset(options=mask)[0])
+        out_r, out_l = remote.step(_actions(k)), local.step(_actions(k))
+        for a, b in zip(out_r[:4], out_l[:4]):
+            assert np.array_equal(a, b), k
+        assert np.array_equal(out_r[4]["block_index"], out_l[4]["block_index"]), k
+        truncated = out_l[3]
+    assert truncated.tolist() == [mode != AutoresetMode.NEXT_STEP] * N  # the second episode's end
+    remote.close()
+    local.close()
+
+
 def test_ray_worlds_implement_the_protocol_like_a_world_stream(pool, one_thread):
     from yume_env.envs.model_cache import get_model
 

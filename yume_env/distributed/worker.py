@@ -2,10 +2,11 @@
 
 One worker owns one device (a GPU when the actor was given ``num_gpus=1``: Ray sets
 ``CUDA_VISIBLE_DEVICES`` so ``"cuda"`` is that GPU; or ``threads`` CPU threads) and one batched
-backend: a :class:`~yume_env.world.stream.WorldStream` built from the driver's
-:class:`~yume_env.world.spec.WorldSpec` (for :class:`~yume_env.distributed.worlds.RayWorlds`), or a
-shard vector env (``gym.make_vec`` of a registered id, for envs without a world backend). The class is plain Python; the
-pool turns it into an actor with ``ray.remote``. Everything here runs on the worker's machine.
+backend (for :class:`~yume_env.distributed.worlds.RayWorlds`), built from the driver's spec: a
+:class:`~yume_env.world.stream.WorldStream` from a :class:`~yume_env.world.spec.WorldSpec`, or
+procedural worlds from a :class:`~yume_env.procedural.spec.ProceduralSpec`. The class is plain
+Python; the pool turns it into an actor with ``ray.remote``. Everything here runs on the worker's
+machine.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import socket
 
-import gymnasium as gym
 import torch
 
 
@@ -24,7 +24,6 @@ class WorldWorker:
         if threads is not None:
             # Frames on CPU depend on the thread count (reductions split by thread), so fix it.
             torch.set_num_threads(int(threads))
-        self.env: gym.vector.VectorEnv | None = None
         self.stream = None
 
     def describe(self) -> dict:
@@ -36,54 +35,21 @@ class WorldWorker:
             "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
         }
 
-    # ------------------------------------------------------------------ vector-env shard
-    def build_vector(self, env_id: str, num_envs: int, kwargs: dict, vector_kwargs: dict | None):
-        """Build the shard (``gym.make_vec``); returns its single spaces and metadata."""
-        import yume_env  # noqa: F401  (registers the environments in this process)
-
-        self.close()
-        mode = None if vector_kwargs is None else "sync"
-        self.env = gym.make_vec(
-            env_id, num_envs=num_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs, **kwargs
-        )
-        return self.env.single_observation_space, self.env.single_action_space, dict(self.env.metadata)
-
-    def reset(self, seed, options, keep: bool = False):
-        result = self.env.reset(seed=seed, options=options)
-        return (result, *self._snapshots()) if keep else result
-
-    def step(self, actions, keep: bool = False):
-        result = self.env.step(actions)
-        return (result, *self._snapshots()) if keep else result
-
-    def _snapshots(self) -> list:
-        return [self.env.snapshot_world(j) for j in range(self.env.num_envs)]
-
-    def snapshot(self, index: int):
-        return self.env.snapshot_world(index)
-
-    def restore(self, index: int, snapshot) -> None:
-        self.env.restore_world(index, snapshot)
-
-    def render(self):
-        return self.env.render()
-
-    def close(self) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
-
-    # ------------------------------------------------------------------ WorldStream shard
+    # ------------------------------------------------------------------ the backend
     def build_stream(self, num_worlds: int, spec) -> dict:
-        """Build this worker's :class:`WorldStream` of ``num_worlds`` worlds from a
-        :class:`~yume_env.world.spec.WorldSpec`; returns what the driver needs to know about it."""
+        """Build this worker's backend of ``num_worlds`` worlds from ``spec`` (a
+        :class:`~yume_env.world.protocol.WorldBackendSpec`); returns what the driver needs to know."""
+        self.stream_close()
         self.stream = spec.build(num_worlds)
         self._mark = None
         self._step_mark = None
+        shape = self.stream.latent_shape
         return {
             "resolution": tuple(self.stream.resolution),
             "frames_per_block": self.stream.frames_per_block,
-            "latent_shape": tuple(self.stream.latent_shape),
+            "latent_shape": None if shape is None else tuple(shape),
+            "reset_seed_is_world_seed": bool(getattr(self.stream, "reset_seed_is_world_seed", False)),
+            "reset_repeats_start": bool(getattr(self.stream, "reset_repeats_start", False)),
         }
 
     def stream_reset(self, index: int, image, prompt: str, seed):

@@ -1,9 +1,9 @@
 """``RayWorlds``: the :class:`~yume_env.world.protocol.BatchedWorlds` protocol over Ray workers.
 
-Worlds are sharded over the workers in contiguous blocks; each worker holds a
-:class:`~yume_env.world.stream.WorldStream` of its block on its own device, built from one
-:class:`~yume_env.world.spec.WorldSpec`. ``step`` sends each worker its actions, then waits for all
-of them at once. Snapshots are :class:`SnapshotRef`\\ s: they stay in the object store of the machine
+Worlds are sharded over the workers in contiguous blocks; each worker holds the backend of its
+block (a :class:`~yume_env.world.stream.WorldStream` on its own device, procedural worlds, ...),
+built from one spec (:class:`~yume_env.world.protocol.WorldBackendSpec`: ``spec.build(n)``).
+``step`` sends each worker its actions, then waits for all of them at once. Snapshots are :class:`SnapshotRef`\\ s: they stay in the object store of the machine
 that made them and go straight to the worker that restores them. Frames come back as read-only
 views into the object store where Ray allows (copy before writing).
 
@@ -24,7 +24,7 @@ import ray
 from yume_env.distributed.errors import WorkerDiedError
 from yume_env.distributed.pool import WorkerPool, resolve_pool
 from yume_env.distributed.shards import shard_indices
-from yume_env.world.protocol import check_world_actions
+from yume_env.world.protocol import WorldBackendSpec, check_world_actions
 from yume_env.world.spec import WorldSpec
 from yume_env.world.stream import Action, BlockOutput, check_world_index
 
@@ -44,16 +44,17 @@ class SnapshotRef:
 
 
 class RayWorlds:
-    """``num_worlds`` generated worlds on W Ray workers (one model per worker).
+    """``num_worlds`` worlds of any backend on W Ray workers (one backend, e.g. one model, per worker).
 
     Args:
         num_worlds: N.
         workers: W (a new pool, ended by :meth:`close`) or a :class:`WorkerPool`.
-        spec: the :class:`~yume_env.world.spec.WorldSpec` every worker builds its worlds from.
+        spec: what every worker builds its worlds from: a :class:`~yume_env.world.spec.WorldSpec`,
+            a :class:`~yume_env.procedural.spec.ProceduralSpec` or any ``WorldBackendSpec``.
         pool_options: for a new pool: ``num_gpus``, ``num_cpus``, ``threads``, ``actor_options``,
             ``timeout_s`` (see :class:`WorkerPool`; default one GPU per worker when the spec's
             device is CUDA).
-        **world_kwargs: or the spec's arguments (``model``, ``resolution``, ``decode``, ...).
+        **world_kwargs: or a ``WorldSpec``'s arguments (``model``, ``resolution``, ``decode``, ...).
     """
 
     def __init__(
@@ -69,11 +70,15 @@ class RayWorlds:
         if spec is not None and world_kwargs:
             raise TypeError("spec / world_kwargs: got both; accepted: a WorldSpec or its arguments")
         self.spec = WorldSpec.from_kwargs(**world_kwargs) if spec is None else spec
-        if not isinstance(self.spec, WorldSpec):
-            raise TypeError(f"spec: got {type(self.spec).__name__}; accepted: a WorldSpec")
+        if not isinstance(self.spec, WorldBackendSpec):
+            raise TypeError(
+                f"spec: got {type(self.spec).__name__}; accepted: a WorldSpec, ProceduralSpec or another "
+                "WorldBackendSpec"
+            )
         pool_options = dict(pool_options or {})
+        device = str(getattr(self.spec, "device", None) or "")  # a spec without a device runs on CPU
         self.pool, self._owns_pool = resolve_pool(
-            workers, num_worlds, cuda=str(self.spec.device or "").startswith("cuda"), **pool_options
+            workers, num_worlds, cuda=device.startswith("cuda"), **pool_options
         )
         self.shards = shard_indices(num_worlds, self.pool.num_workers)
         self._worker_of = np.repeat(np.arange(len(self.shards)), [len(s) for s in self.shards])
@@ -86,7 +91,11 @@ class RayWorlds:
         )
         self._resolution = tuple(described[0]["resolution"])
         self._frames_per_block = int(described[0]["frames_per_block"])
-        self._latent_shape = tuple(described[0]["latent_shape"])
+        shape = described[0]["latent_shape"]
+        self._latent_shape = None if shape is None else tuple(shape)
+        # how the workers' backend starts its worlds (see yume_env.world.protocol)
+        self.reset_seed_is_world_seed = described[0]["reset_seed_is_world_seed"]
+        self.reset_repeats_start = described[0]["reset_repeats_start"]
 
     # ------------------------------------------------------------------ protocol properties
     @property
@@ -102,7 +111,7 @@ class RayWorlds:
         return self._frames_per_block
 
     @property
-    def latent_shape(self) -> tuple[int, int, int, int]:
+    def latent_shape(self) -> tuple[int, int, int, int] | None:
         return self._latent_shape
 
     # ------------------------------------------------------------------ plumbing

@@ -154,6 +154,9 @@ class Episodes:
         self.last_obs: list = [None] * n
         self.last_frame: list[np.ndarray | None] = [None] * n
         self.frame_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+        # optional backend members (see yume_env.world.protocol)
+        self.seed_is_world_seed = bool(getattr(worlds, "reset_seed_is_world_seed", False))
+        self.repeats_start = bool(getattr(worlds, "reset_repeats_start", False))
 
     @property
     def num_worlds(self) -> int:
@@ -188,27 +191,33 @@ class Episodes:
         results = {}
         try:
             for i, (image, prompt) in starts.items():
-                if seeds.get(i) is not None:
-                    self.rngs[i] = seeding.np_random(int(seeds[i]))[0]
-                results[i] = self.reset_world(i, image, prompt)
+                results[i] = self.reset_world(i, image, prompt, seeds.get(i))
         except BaseException:
             self._load(saved)
             raise
         return results
 
-    def reset_world(self, i: int, image=None, prompt: str | None = None) -> tuple:
-        """Start world ``i``'s next episode (not a transaction: see :meth:`reset`)."""
+    def reset_world(self, i: int, image=None, prompt: str | None = None, seed: int | None = None) -> tuple:
+        """Start world ``i``'s next episode, its RNG seeded with ``seed`` when given (not a
+        transaction: see :meth:`reset`)."""
         image = self.images[i] if image is None else image
         prompt = self.prompts[i] if prompt is None else prompt
-        world_seed = int(self.rngs[i].integers(0, 2**63 - 1))
+        if seed is not None:
+            self.rngs[i] = seeding.np_random(int(seed))[0]
+        if self.seed_is_world_seed:  # the backend starts the same world for the same reset seed
+            world_seed = None if seed is None else int(seed)
+        else:
+            world_seed = int(self.rngs[i].integers(0, 2**63 - 1))
         out = self.worlds.reset(i, image=image, prompt=prompt, seed=world_seed)
         obs = observation_from(out, self.obs_mode, self.worlds)
         self.steps[i] = 0
         self.ended[i] = False
         self.last_obs[i] = obs
         self.frame_lists[i] = []
-        self._remember(i, out, self._render_frames(i, out, start=image is not None), start=image is not None)
-        return obs, {**out.info, "caption": out.caption, "seed": world_seed}
+        start = image is not None or self.repeats_start
+        self._remember(i, out, self._render_frames(i, out, start=start), start=start)
+        # a backend that names its own seed (the procedural scene seed) keeps it in the info
+        return obs, {"seed": world_seed, **out.info, "caption": out.caption}
 
     # ------------------------------------------------------------------ step
     def step(

@@ -1,24 +1,41 @@
-"""``YumeProcedural-v0``: a procedural first-person city with exact ground truth, same spaces as YumeWorld-v0."""
+"""``YumeProcedural-v0``: a procedural first-person city with exact ground truth, same spaces as YumeWorld-v0.
+
+The env is :class:`~yume_env.envs.world_env.WorldEnv` over a one-world
+:class:`~yume_env.procedural.worlds.ProceduralWorlds` built from a
+:class:`~yume_env.procedural.spec.ProceduralSpec`; this module only splits its keywords, maps the
+``event`` reset option and keeps the procedural world's own snapshot format.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from yume_env.actions import check_event
-from yume_env.envs.spaces import action_space, frames_space, last_frame_space
+from yume_env.envs.episodes import EpisodeSnapshot
+from yume_env.envs.validation import check_options
 from yume_env.envs.validation import parse_action as _parse_action
+from yume_env.envs.world_env import WorldEnv
+from yume_env.envs.yume_world import split_world_kwargs
+from yume_env.procedural.spec import ProceduralSpec
 from yume_env.procedural.timing import Milliseconds
-from yume_env.procedural.world import ProceduralWorld, check_number
+from yume_env.procedural.world import ProceduralWorld
 from yume_env.world.captions import render_caption as _render_caption
 
-__all__ = ["OBS_MODES", "Milliseconds", "YumeProceduralEnv", "parse_action", "render_caption"]
+__all__ = [
+    "EPISODE_ARGS",
+    "OBS_MODES",
+    "Milliseconds",
+    "YumeProceduralEnv",
+    "parse_action",
+    "render_caption",
+]
 
 OBS_MODES = ("frames", "last_frame")
+#: The episode keywords of ``YumeProcedural-v0`` (the rest build the world: a ProceduralSpec).
+EPISODE_ARGS = ("obs_mode", "max_episode_steps", "reward_fn", "render_mode")
 
 
 def render_caption(move: int, look: int, event: str) -> str:
@@ -39,7 +56,7 @@ def parse_action(action) -> tuple[int, int, str]:
     return _parse_action(action).as_tuple()
 
 
-class YumeProceduralEnv(gym.Env):
+class YumeProceduralEnv(WorldEnv):
     """A procedural first-person city, rendered on the CPU, with exact ground truth: a drop-in
     stand-in for ``YumeWorld-v0`` (same action space, same observations) for tests, baselines,
     data generation and measuring how well a generated world follows its actions.
@@ -108,22 +125,19 @@ class YumeProceduralEnv(gym.Env):
 
     ## Arguments
 
-    - ``resolution``: ``(H, W)`` in pixels, each 16..2048 (default ``(96, 160)``).
-    - ``frames_per_block``: frames per step ``T``, 1..256 (default 29, the frames one Yume block
-      decodes to; 32 matches YumeWorld-v0's seamless decoding).
     - ``obs_mode``: ``"frames"`` or ``"last_frame"``.
-    - ``move_speed``: metres per block, 0..100 (default 3.0).
-    - ``turn_speed``: pan in degrees per block, 0..180 (default 40.0).
-    - ``tilt_speed``: tilt in degrees per block, 0..90 (default 20.0).
-    - ``pitch_limit``: largest absolute pitch in degrees, 0..60 (default 45.0).
-    - ``fov_deg``: horizontal field of view in degrees, 30..120 (default 80.0).
     - ``max_episode_steps``: truncate after this many steps (``None``: never).
     - ``reward_fn``: ``reward_fn(obs, action, info) -> float`` (default: reward 0).
     - ``render_mode``: ``None``, ``"rgb_array"`` (``render()`` returns the newest frame) or
       ``"rgb_array_list"`` (``render()`` returns every frame since the last ``render``/``reset`` as a
       list: the start frame, then each block's frames).
-    - ``render_threads``: frames rendered in parallel (default: CPU cores, at most 4); the
-      frames do not depend on it.
+    - every other keyword builds the world: ``resolution`` (``(H, W)``, default ``(96, 160)``),
+      ``frames_per_block`` (``T``, default 29), ``move_speed`` (metres per block, default 3.0),
+      ``turn_speed`` / ``tilt_speed`` (degrees per block, default 40.0 / 20.0), ``pitch_limit``
+      (degrees, default 45.0), ``fov_deg`` (default 80.0), ``render_threads`` (frames rendered in
+      parallel; the frames do not depend on it): ranges and checks are documented once, in
+      :mod:`yume_env.procedural.spec` (:class:`~yume_env.procedural.spec.ProceduralSpec`). An
+      unknown keyword raises ``TypeError`` listing the accepted ones.
 
     ## Events
 
@@ -162,10 +176,16 @@ class YumeProceduralEnv(gym.Env):
 
     ``start_image()`` is the episode's first frame (to start YumeWorld-v0 from the same place);
     ``snapshot()`` / ``restore(state)`` save and restore the whole world state (pose, effects,
-    balloon, RNG, counters), so a world can be forked and replayed exactly. The world itself
-    (state and stepping, no Gymnasium) is :class:`yume_env.procedural.world.ProceduralWorld`;
-    :class:`yume_env.procedural.worlds.ProceduralWorlds` holds N of them behind the batched world
-    protocol, with the same snapshots.
+    balloon, RNG, counters) as a versioned dict, so a world can be forked and replayed exactly
+    (``restore`` also takes the :class:`~yume_env.envs.episodes.EpisodeSnapshot` of the generic
+    envs). ``gym.make_vec("YumeProcedural-v0", num_envs=N)`` batches N of these worlds (world i is
+    this env reset with ``seed + i``); with ``workers=W`` they are sharded over W Ray workers.
+
+    The env is :class:`~yume_env.envs.world_env.WorldEnv` (the episode logic every Yume env
+    shares) over :class:`yume_env.procedural.worlds.ProceduralWorlds` of one
+    :class:`yume_env.procedural.world.ProceduralWorld` (state and stepping, no Gymnasium),
+    built from a :class:`~yume_env.procedural.spec.ProceduralSpec`; ``reset(seed=s)`` gives
+    the world seed ``s`` itself, so every seed is always the same neighbourhood.
 
     ## Version History
 
@@ -174,135 +194,79 @@ class YumeProceduralEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array", "rgb_array_list"], "render_fps": 16}
 
-    def __init__(
-        self,
-        resolution: tuple[int, int] = (96, 160),
-        frames_per_block: int = 29,
-        obs_mode: str = "frames",
-        move_speed: float = 3.0,
-        turn_speed: float = 40.0,
-        tilt_speed: float = 20.0,
-        pitch_limit: float = 45.0,
-        fov_deg: float = 80.0,
-        max_episode_steps: int | None = None,
-        reward_fn: Callable[[Any, dict, dict], float] | None = None,
-        render_mode: str | None = None,
-        render_threads: int | None = None,
-    ):
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode: got {obs_mode!r}; accepted: {', '.join(OBS_MODES)}")
-        if max_episode_steps is not None:
-            max_episode_steps = check_number("max_episode_steps", max_episode_steps, 1, 2**62, integer=True)
-        if reward_fn is not None and not callable(reward_fn):
-            raise TypeError(
-                f"reward_fn: got {type(reward_fn).__name__}; accepted: None or reward_fn(obs, action, info) -> float"
-            )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array', 'rgb_array_list'"
-            )
-        # the world checks its own arguments (resolution, frames_per_block, speeds, fov, threads)
-        self.world = ProceduralWorld(
-            resolution,
-            frames_per_block,
-            move_speed,
-            turn_speed,
-            tilt_speed,
-            pitch_limit,
-            fov_deg,
-            render_threads,
-        )
-        self.obs_mode = obs_mode
-        self.max_episode_steps = max_episode_steps
-        self.reward_fn = reward_fn
-        self.render_mode = render_mode
-        self._frame_list: list[np.ndarray] = []  # frames since the last render(), for "rgb_array_list"
-        self.action_space = action_space()
-        if obs_mode == "frames":
-            self.observation_space = frames_space(self.frames_per_block, self.height, self.width)
-        else:
-            self.observation_space = last_frame_space(self.height, self.width)
+    def __init__(self, **kwargs):
+        episode, self.world_spec = split_world_kwargs(kwargs, EPISODE_ARGS, ProceduralSpec)
+        super().__init__(self.world_spec.build(1), **episode)
 
     # the world's settings, read-only here
-    height = property(lambda self: self.world.height, doc="Frame height in pixels.")
-    width = property(lambda self: self.world.width, doc="Frame width in pixels.")
-    frames_per_block = property(lambda self: self.world.frames_per_block, doc="Frames per step.")
-    move_speed = property(lambda self: self.world.move_speed, doc="Metres per block.")
-    turn_speed = property(lambda self: self.world.turn_speed, doc="Pan degrees per block.")
-    tilt_speed = property(lambda self: self.world.tilt_speed, doc="Tilt degrees per block.")
-    pitch_limit = property(lambda self: self.world.pitch_limit, doc="Largest absolute pitch (degrees).")
+    height = property(lambda self: self.world_spec.height, doc="Frame height in pixels.")
+    width = property(lambda self: self.world_spec.width, doc="Frame width in pixels.")
+    frames_per_block = property(lambda self: self.world_spec.frames_per_block, doc="Frames per step.")
+    move_speed = property(lambda self: self.world_spec.move_speed, doc="Metres per block.")
+    turn_speed = property(lambda self: self.world_spec.turn_speed, doc="Pan degrees per block.")
+    tilt_speed = property(lambda self: self.world_spec.tilt_speed, doc="Tilt degrees per block.")
+    pitch_limit = property(lambda self: self.world_spec.pitch_limit, doc="Largest absolute pitch (degrees).")
+
+    @property
+    def world(self) -> ProceduralWorld:
+        """The one :class:`~yume_env.procedural.world.ProceduralWorld` (state and stepping)."""
+        return self.worlds.worlds[0]
 
     # ---- gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if options is not None and not isinstance(options, Mapping):
-            raise TypeError(
-                f"options: got {type(options).__name__}; accepted: None or a dict with optional 'event'"
-            )
-        options = dict(options or {})
+        """Start a new episode; ``options={"event": text}`` starts with that event fully applied."""
+        options = check_options(options, ("event",))
         unknown = set(options) - {"event"}
         if unknown:
             raise ValueError(f"options: got unknown keys {sorted(map(str, unknown))}; accepted: 'event'")
         text = check_event(options.get("event", ""), "options['event']")
-        super().reset(seed=seed)
-        block = self.world.reset(event=text, rng=self.np_random)  # the world draws from np_random
-        start = block.frames[0]
-        self._frame_list = [start.copy()] if self.render_mode == "rgb_array_list" else []
-        obs = block.frames if self.obs_mode == "frames" else start.copy()
-        return obs, block.info
-
-    def step(self, action):
-        if not self.world.is_reset:
-            raise gym.error.ResetNeeded("step() called before reset(): call env.reset(seed=...) first")
-        if self.max_episode_steps is not None and self.world.block_index >= self.max_episode_steps:
-            raise gym.error.ResetNeeded(
-                f"step(): the episode was truncated after max_episode_steps={self.max_episode_steps} blocks; call reset()"
-            )
-        move, look, text = _parse_action(action).as_tuple()
-        mark = self.world.mark()
-        try:
-            block = self.world.step(move, look, text)
-            frames, info = block.frames, block.info
-            obs = frames if self.obs_mode == "frames" else frames[-1].copy()
-            reward = 0.0 if self.reward_fn is None else float(self.reward_fn(obs, action, info))
-        except BaseException:
-            self.world.rollback(mark)  # a failed step (or reward) leaves the world as it was
-            raise
-        if self.render_mode == "rgb_array_list":
-            self._frame_list.extend(f.copy() for f in frames)
-        truncated = self.max_episode_steps is not None and self.world.block_index >= self.max_episode_steps
-        return obs, reward, False, bool(truncated), info
+        return super().reset(seed=seed, options={"prompt": text})
 
     def render(self):
-        if self.render_mode is None:
-            gym.logger.warn(
-                "render() called without a render_mode; create the env with render_mode='rgb_array' to get frames"
-            )
-            return None
-        if not self.world.is_reset:
+        if self.render_mode is not None and not self._started():
             raise gym.error.ResetNeeded("render() called before reset(): call env.reset(seed=...) first")
-        if self.render_mode == "rgb_array_list":
-            frames, self._frame_list = self._frame_list, []
-            return frames
-        return self.world.last_frame()
-
-    def close(self):
-        self.world.close()
-        super().close()
+        return super().render()
 
     # ---- extras --------------------------------------------------------------------------------
+    def _started(self) -> bool:
+        return self._episodes.last_obs[0] is not None
+
     def start_image(self) -> np.ndarray:
         """The episode's first frame, ``(H, W, 3)`` uint8 (use it to start YumeWorld-v0 here)."""
-        if not self.world.is_reset:
+        if not self._started():
             raise gym.error.ResetNeeded("start_image() called before reset(): call env.reset(seed=...) first")
-        return self.world.start_image()
+        return self.worlds.start_image(0)
 
     def snapshot(self) -> dict:
-        """The whole world state (pose, effects, balloon, event text, RNG, counters, frames) as a dict."""
-        if not self.world.is_reset:
+        """The whole world state (pose, effects, balloon, event text, RNG, counters, frames) as a
+        versioned dict (:meth:`~yume_env.procedural.world.ProceduralWorld.snapshot`); the episode's
+        step count is the world's ``block_index``."""
+        if not self._started():
             raise gym.error.ResetNeeded("snapshot() called before reset(): call env.reset(seed=...) first")
-        return self.world.snapshot()
+        return self.worlds.snapshot(0)
 
-    def restore(self, state: dict) -> None:
-        """Go back to a :meth:`snapshot` (of this env or one built with the same resolution)."""
-        self.world.restore(state)
-        self._np_random = self.world.rng  # np_random continues where the snapshot's generator was
+    def restore(self, state: dict | EpisodeSnapshot) -> None:
+        """Go back to a :meth:`snapshot` (of this env or one built with the same resolution), or to
+        an :class:`~yume_env.envs.episodes.EpisodeSnapshot`; ``np_random`` continues where the
+        snapshot's generator was. Nothing changes if this raises."""
+        if isinstance(state, EpisodeSnapshot):
+            super().restore(state)
+            return
+        mark = self.worlds.mark()
+        self.worlds.restore(0, state)  # checks the dict before anything changed
+        try:
+            frames = self.worlds.last_frames(0)
+            steps = int(state["block_index"])
+            limit = self.max_episode_steps
+            super().restore(
+                EpisodeSnapshot(
+                    world=state,
+                    steps=steps,
+                    ended=limit is not None and steps >= limit,
+                    rng_state=state["rng"],
+                    observation=frames if self.obs_mode == "frames" else frames[-1],
+                )
+            )
+        except BaseException:
+            self.worlds.rollback(mark)
+            raise

@@ -1,9 +1,10 @@
-"""``RayVectorEnv``: ``YumeWorld-v0``'s vector env with its worlds sharded over W Ray workers.
+"""``RayVectorEnv``: a Yume vector env with its worlds sharded over W Ray workers.
 
-``gym.make_vec("YumeWorld-v0", num_envs=N, workers=W, ...)`` builds it. It is the in-process vector
-env (:class:`~yume_env.envs.world_vector.WorldVectorEnv`, the same episode logic) over
-:class:`~yume_env.distributed.RayWorlds`: each worker holds a :class:`~yume_env.world.stream.WorldStream`
-of its contiguous block of worlds, built from the same :class:`~yume_env.world.spec.WorldSpec`, and
+``gym.make_vec("YumeWorld-v0", num_envs=N, workers=W, ...)`` (or ``"YumeProcedural-v0"``) builds
+it. It is the in-process vector env (:class:`~yume_env.envs.world_vector.WorldVectorEnv`, the same
+episode logic) over :class:`~yume_env.distributed.RayWorlds`: each worker holds the backend of its
+contiguous block of worlds (a :class:`~yume_env.world.stream.WorldStream`, or procedural worlds),
+built from the same spec (:class:`~yume_env.world.protocol.WorldBackendSpec`), and
 every ``step`` sends all workers their actions before waiting for any. World i's frames, rewards,
 truncations, autoresets and infos are those of the in-process vector env (and of a single env)
 with the same seed and actions, whatever W is (on CPU: for equal torch thread counts; give the
@@ -16,26 +17,75 @@ arrays and snapshots fetched with ``SnapshotRef.get()`` are read-only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 import ray
+from gymnasium.vector import AutoresetMode
 
 from yume_env.distributed.pool import WorkerPool
 from yume_env.distributed.worlds import RayWorlds, SnapshotRef
-from yume_env.envs.episodes import EPISODE_ARGS, EpisodeSnapshot, episode_args
-from yume_env.envs.ray_sharded import RayEnvOptions, check_restart
+from yume_env.envs.episodes import EpisodeSnapshot
+from yume_env.envs.families import family_of
 from yume_env.envs.validation import check_vector_args
 from yume_env.envs.world_vector import WorldVectorEnv
-from yume_env.envs.yume_world import split_world_kwargs, with_default_images, world_spec_for
 
-__all__ = ["RayVectorEnv", "SnapshotRef"]
+__all__ = ["RayEnvOptions", "RayShardedVectorEnv", "RayVectorEnv", "SnapshotRef", "check_restart"]
+
+
+@dataclass(frozen=True)
+class RayEnvOptions:
+    """The Ray vector envs' own keywords (the rest go to the env), checked: ``autoreset_mode``,
+    ``snapshot_every`` and, for a new pool, ``num_gpus``, ``num_cpus``, ``threads``,
+    ``actor_options``, ``timeout_s`` (see :class:`~yume_env.distributed.pool.WorkerPool`)."""
+
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP
+    snapshot_every: int | None = None
+    num_gpus: float | None = None
+    num_cpus: float | None = None
+    threads: int | None = None
+    actor_options: dict | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self):
+        _, mode = check_vector_args(1, self.autoreset_mode)
+        object.__setattr__(self, "autoreset_mode", mode)
+        every = self.snapshot_every
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(f"snapshot_every: got {every!r}; accepted: an integer >= 1 or None")
+
+    @classmethod
+    def pop(cls, kwargs: dict) -> RayEnvOptions:
+        """The options among ``kwargs``, removed from it."""
+        return cls(**{f.name: kwargs.pop(f.name) for f in fields(cls) if f.name in kwargs})
+
+    def pool_options(self) -> dict:
+        return {
+            k: getattr(self, k) for k in ("num_gpus", "num_cpus", "threads", "actor_options", "timeout_s")
+        }
+
+
+def check_restart(env, worker, snapshots: Mapping[int, object] | None) -> dict:
+    """``restart_worker``'s arguments for a Ray vector env: a worker index, and snapshots only of
+    that worker's worlds (returned as a dict)."""
+    if isinstance(worker, bool) or not isinstance(worker, int) or not 0 <= worker < env.pool.num_workers:
+        raise IndexError(f"worker: got {worker!r}; accepted: 0..{env.pool.num_workers - 1}")
+    snapshots = dict(snapshots or {})
+    for i in snapshots:
+        if env.worker_of(i) != worker:
+            raise ValueError(
+                f"snapshots: world {i} is on worker {env.worker_of(i)}, not {worker}; "
+                f"accepted: worlds {env.worlds_of(worker)}"
+            )
+    return snapshots
 
 
 class RayVectorEnv(WorldVectorEnv):
-    """N ``YumeWorld-v0`` worlds on W Ray workers, behind the Gymnasium vector API.
+    """N worlds of ``env_id`` on W Ray workers, behind the Gymnasium vector API.
 
     Args:
-        env_id: ``"YumeWorld-v0"`` (default). Another registered id (``"YumeProcedural-v0"``) gets a
-            :class:`~yume_env.envs.ray_sharded.RayShardedVectorEnv` (whole vector envs on the workers).
+        env_id: ``"YumeWorld-v0"`` (default) or ``"YumeProcedural-v0"`` (each worker holds
+            :class:`~yume_env.procedural.worlds.ProceduralWorlds` built from its
+            :class:`~yume_env.procedural.spec.ProceduralSpec`; ``snapshot_every`` is refused).
         num_envs: N.
         workers: W (a new :class:`~yume_env.distributed.pool.WorkerPool`, ended by ``close``), or a
             pool you built and keep (its workers keep their model loaded between envs).
@@ -46,8 +96,9 @@ class RayVectorEnv(WorldVectorEnv):
         num_gpus / num_cpus / threads / actor_options / timeout_s: for a new pool (see
             :class:`~yume_env.distributed.pool.WorkerPool`). Default: one GPU per worker when
             ``device`` starts with ``"cuda"``, else one CPU core and one torch thread per worker.
-        **env_kwargs: ``YumeWorld-v0``'s arguments; ``image`` and ``prompt`` may be lists with one
-            entry per world; image paths must exist on the workers' machines (arrays always work).
+        **env_kwargs: the env's arguments; ``YumeWorld-v0``'s ``image`` and ``prompt`` may be lists
+            with one entry per world; image paths must exist on the workers' machines (arrays always
+            work).
 
     Branching: :meth:`snapshot`, :meth:`restore` and :meth:`fork` work across workers (a snapshot
     taken on worker 0 restores on worker 1 through the object store). Failures: a dead worker
@@ -56,29 +107,26 @@ class RayVectorEnv(WorldVectorEnv):
     raises at once. :meth:`restart_worker` brings its worlds back from their last kept snapshots.
     """
 
-    def __new__(cls, env_id: str = "YumeWorld-v0", *args, **kwargs):
-        if cls is RayVectorEnv and env_id != "YumeWorld-v0":
-            from yume_env.envs.ray_sharded import RayShardedVectorEnv
-
-            return RayShardedVectorEnv(env_id, *args, **kwargs)
-        return super().__new__(cls)
-
     def __init__(
         self, env_id: str = "YumeWorld-v0", num_envs: int = 1, workers: int | WorkerPool = 1, **kwargs
     ):
         # every check first: starting actors and loading models takes a while
         options = RayEnvOptions.pop(kwargs)
-        num_envs, autoreset_mode = check_vector_args(num_envs, options.autoreset_mode)
-        episode, spec = split_world_kwargs(kwargs, EPISODE_ARGS)
-        args = episode_args(num_envs, tuple(self.metadata["render_modes"]), **episode)
+        family = family_of(env_id)
+        num_envs, autoreset_mode, self.world_spec, episode = family.vector_parts(
+            num_envs, options.autoreset_mode, tuple(self.metadata["render_modes"]), kwargs
+        )
+        if options.snapshot_every is not None and not family.keeps_snapshots:
+            raise ValueError(
+                f"snapshot_every: {env_id} keeps no snapshots on its workers; accepted: None, "
+                "or env_id='YumeWorld-v0'"
+            )
         self.env_id = env_id
         self.snapshot_every = options.snapshot_every
-        self.world_spec = world_spec_for(spec, args.obs_mode, None)
         worlds = RayWorlds(num_envs, workers, self.world_spec, options.pool_options())
         self._kept: list[SnapshotRef | None] = [None] * num_envs
         self._steps_since_keep = 0
         try:
-            episode.update(image=with_default_images(args.images, args.prompts), prompt=args.prompts)
             super().__init__(worlds, autoreset_mode, **episode)
         except BaseException:
             worlds.close()
@@ -164,3 +212,7 @@ class RayVectorEnv(WorldVectorEnv):
             else:
                 self.restore(i, snap)
         return missing
+
+
+#: Former name of the Ray vector env of ``YumeProcedural-v0`` (now the same class).
+RayShardedVectorEnv = RayVectorEnv

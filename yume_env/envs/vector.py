@@ -12,10 +12,9 @@ from collections.abc import Sequence
 
 from gymnasium.vector import AutoresetMode
 
-from yume_env.envs.episodes import EPISODE_ARGS, EpisodeSnapshot, episode_args
-from yume_env.envs.validation import check_vector_args
+from yume_env.envs.episodes import EpisodeSnapshot
+from yume_env.envs.families import FAMILIES
 from yume_env.envs.world_vector import WorldVectorEnv, actions_of
-from yume_env.envs.yume_world import split_world_kwargs, with_default_images, world_spec_for
 
 __all__ = ["VectorWorldSnapshot", "YumeWorldVectorEnv", "actions_of"]
 
@@ -40,17 +39,11 @@ class YumeWorldVectorEnv(WorldVectorEnv):
         **kwargs,
     ):
         # every check first: loading the model takes a while
-        num_envs, autoreset_mode = check_vector_args(num_envs, autoreset_mode)
-        episode, spec = split_world_kwargs(kwargs, EPISODE_ARGS)
-        args = episode_args(
-            num_envs, tuple(self.metadata["render_modes"]), image=image, prompt=prompt, **episode
-        )
-        self.world_spec = world_spec_for(spec, args.obs_mode, None)
-        self.model, self.threads = self.world_spec.runtime_model()
-        super().__init__(
-            self.world_spec.build(num_envs, self.model),
+        num_envs, autoreset_mode, self.world_spec, episode = FAMILIES["YumeWorld-v0"].vector_parts(
+            num_envs,
             autoreset_mode,
-            image=with_default_images(args.images, args.prompts),
-            prompt=args.prompts,
-            **episode,
+            tuple(self.metadata["render_modes"]),
+            {**kwargs, "image": image, "prompt": prompt},
         )
+        self.model, self.threads = self.world_spec.runtime_model()
+        super().__init__(self.world_spec.build(num_envs, self.model), autoreset_mode, **episode)

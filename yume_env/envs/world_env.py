@@ -103,7 +103,8 @@ class WorldEnv(gym.Env):
             raise gym.error.ResetNeeded("step before reset: call env.reset() first")
         if self._episodes.ended[0]:
             raise gym.error.ResetNeeded(
-                "step after the episode ended (truncated): call env.reset() to start a new one"
+                f"step after the episode ended (truncated after max_episode_steps={self.max_episode_steps} "
+                "blocks): call env.reset() to start a new one"
             )
         act = parse_action(action)
         obs, reward, truncated, info = self._episodes.step(

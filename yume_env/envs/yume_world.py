@@ -17,6 +17,7 @@ from yume_env.envs.episodes import (
 )
 from yume_env.envs.world_env import WorldEnv
 from yume_env.paths import SAMPLES
+from yume_env.world.protocol import WorldBackendSpec
 from yume_env.world.spec import WorldSpec
 
 __all__ = [
@@ -36,17 +37,20 @@ SAMPLE_IMAGES = SAMPLES
 DEFAULT_IMAGE = SAMPLE_IMAGES / "street.png"
 
 
-def split_world_kwargs(kwargs: dict, env_names: tuple[str, ...]) -> tuple[dict, WorldSpec]:
-    """An env's keywords as ``(its own, the WorldSpec of the rest)``; an unknown name raises
-    ``TypeError`` listing every accepted one. The spec is checked before anything is built."""
-    unknown = sorted(set(kwargs) - set(env_names) - set(WorldSpec.names()))
+def split_world_kwargs(
+    kwargs: dict, env_names: tuple[str, ...], spec_type: type[WorldBackendSpec] = WorldSpec
+) -> tuple[dict, WorldBackendSpec]:
+    """An env's keywords as ``(its own, the spec of the rest)`` (a ``spec_type``: ``WorldSpec`` by
+    default); an unknown name raises ``TypeError`` listing every accepted one. The spec is checked
+    before anything is built."""
+    unknown = sorted(set(kwargs) - set(env_names) - set(spec_type.names()))
     if unknown:
         raise TypeError(
             f"got unexpected argument(s) {', '.join(map(repr, unknown))}; accepted: "
-            + ", ".join((*env_names, *WorldSpec.names()))
+            + ", ".join((*env_names, *spec_type.names()))
         )
     env = {k: v for k, v in kwargs.items() if k in env_names}
-    return env, WorldSpec.from_kwargs(**{k: v for k, v in kwargs.items() if k not in env_names})
+    return env, spec_type.from_kwargs(**{k: v for k, v in kwargs.items() if k not in env_names})
 
 
 def world_spec_for(spec: WorldSpec, obs_mode: str, render_mode: str | None) -> WorldSpec:

@@ -5,6 +5,7 @@
 - :mod:`.events`: the event catalog (free text -> effect) and the lighting/weather it produces.
 - :mod:`.renderer`: frames of a scene from camera poses.
 - :mod:`.timing`: :class:`RenderTiming`, how long a reset or step took (compares equal).
+- :mod:`.spec`: :class:`ProceduralSpec`, the world arguments (frozen, checked once, ``build(n)``).
 - :mod:`.world`: :class:`ProceduralWorld`, one world's state and stepping (reset, step,
   snapshot/restore, mark/rollback).
 - :mod:`.worlds`: :class:`ProceduralWorlds`, N worlds behind the batched world protocol
@@ -18,6 +19,7 @@ from yume_env.procedural.camera import EYE_HEIGHT, move_block
 from yume_env.procedural.events import CATALOG, CHANNELS, Event, match_event
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import Scene
+from yume_env.procedural.spec import ProceduralSpec
 from yume_env.procedural.timing import RenderTiming
 from yume_env.procedural.world import ProceduralWorld
 from yume_env.procedural.worlds import ProceduralWorlds
@@ -27,6 +29,7 @@ __all__ = [
     "CHANNELS",
     "EYE_HEIGHT",
     "Event",
+    "ProceduralSpec",
     "ProceduralWorld",
     "ProceduralWorlds",
     "Renderer",

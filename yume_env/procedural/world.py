@@ -14,7 +14,6 @@ copies that dict out as a versioned snapshot (``version``, ``rng``, ``resolution
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from yume_env.procedural import camera as cam
 from yume_env.procedural import events as ev
 from yume_env.procedural.renderer import Renderer
 from yume_env.procedural.scene import BALLOON, Scene
+from yume_env.procedural.spec import ProceduralSpec, check_number, check_resolution, spec_of
 from yume_env.procedural.timing import Milliseconds, RenderTiming
 from yume_env.world.captions import render_caption
 
@@ -61,36 +61,6 @@ _SNAPSHOT_KEYS = frozenset(
 )
 
 
-# ------------------------------------------------------------------------------------------ checks
-def check_number(name: str, value, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False):
-    """``value`` as a finite number (or integer) in ``lo..hi``; the error names ``name``."""
-    kind = "an integer" if integer else "a number"
-    ok_type = (
-        isinstance(value, int | np.integer)
-        if integer
-        else isinstance(value, int | float | np.integer | np.floating)
-    )
-    if isinstance(value, bool | np.bool_) or not ok_type:
-        raise TypeError(f"{name}: got {value!r} ({type(value).__name__}); accepted: {kind} in {lo}..{hi}")
-    v = int(value) if integer else float(value)
-    if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-        rng = f"greater than {lo} and at most {hi}" if lo_open else f"in {lo}..{hi}"
-        raise ValueError(f"{name}: got {value!r}; accepted: {kind} {rng}")
-    return v
-
-
-def check_resolution(resolution) -> tuple[int, int]:
-    """``(height, width)`` in pixels, each an integer in 16..2048."""
-    if (
-        not isinstance(resolution, tuple | list)
-        or len(resolution) != 2
-        or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in resolution)
-        or not all(16 <= int(v) <= 2048 for v in resolution)
-    ):
-        raise ValueError(f"resolution: got {resolution!r}; accepted: (height, width), integers in 16..2048")
-    return int(resolution[0]), int(resolution[1])
-
-
 # ------------------------------------------------------------------------------------------ world
 @dataclass
 class ProceduralBlock:
@@ -121,35 +91,20 @@ class ProceduralMark:
 class ProceduralWorld:
     """One procedural city world: its state, its stepping, snapshots (no Gymnasium, no spaces).
 
-    Arguments (each checked; the error names it): ``resolution`` ``(H, W)`` 16..2048,
-    ``frames_per_block`` 1..256, ``move_speed`` metres per block 0..100, ``turn_speed`` degrees
-    per block 0..180, ``tilt_speed`` 0..90, ``pitch_limit`` 0..60, ``fov_deg`` 30..120,
-    ``render_threads`` 1..64 (``None``: CPU cores, at most 4; frames do not depend on it).
-    The meaning of each is documented on :class:`yume_env.envs.procedural_env.YumeProceduralEnv`.
+    Built from a :class:`~yume_env.procedural.spec.ProceduralSpec` (where every argument, its
+    default and its check are documented), or from that spec's keyword arguments:
+    ``ProceduralWorld(resolution=(48, 80))`` is ``ProceduralWorld(ProceduralSpec(resolution=(48, 80)))``.
     """
 
-    def __init__(
-        self,
-        resolution: tuple[int, int] = (96, 160),
-        frames_per_block: int = 29,
-        move_speed: float = 3.0,
-        turn_speed: float = 40.0,
-        tilt_speed: float = 20.0,
-        pitch_limit: float = 45.0,
-        fov_deg: float = 80.0,
-        render_threads: int | None = None,
-    ):
-        self.height, self.width = check_resolution(resolution)
-        self.frames_per_block = check_number("frames_per_block", frames_per_block, 1, 256, integer=True)
-        self.move_speed = check_number("move_speed", move_speed, 0, 100)
-        self.turn_speed = check_number("turn_speed", turn_speed, 0, 180)
-        self.tilt_speed = check_number("tilt_speed", tilt_speed, 0, 90)
-        self.pitch_limit = check_number("pitch_limit", pitch_limit, 0, 60)
-        self.fov_deg = check_number("fov_deg", fov_deg, 30, 120)
-        if render_threads is not None:
-            render_threads = check_number("render_threads", render_threads, 1, 64, integer=True)
+    def __init__(self, spec: ProceduralSpec | None = None, /, **kwargs):
+        self.spec = spec_of(spec, kwargs)
+        self.height, self.width = self.spec.resolution
+        for name in ("frames_per_block", "move_speed", "turn_speed", "tilt_speed", "pitch_limit", "fov_deg"):
+            setattr(self, name, getattr(self.spec, name))
         self.rng: np.random.Generator | None = None
-        self._renderer = Renderer(self.height, self.width, fov_deg=self.fov_deg, threads=render_threads)
+        self._renderer = Renderer(
+            self.height, self.width, fov_deg=self.fov_deg, threads=self.spec.render_threads
+        )
         self._scene: Scene | None = None
         self._state: dict | None = None
 

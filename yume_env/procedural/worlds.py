@@ -29,23 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from yume_env.actions import check_event
+from yume_env.procedural.spec import ProceduralSpec, spec_of
 from yume_env.procedural.world import ProceduralMark, ProceduralWorld
 from yume_env.world.protocol import check_world_actions
 from yume_env.world.stream import Action, BlockOutput, check_world_index
 
 __all__ = ["ProceduralWorlds", "ProceduralWorldsMark"]
 
-#: ``ProceduralWorld`` arguments a backend passes on to every world.
-WORLD_ARGUMENTS = (
-    "resolution",
-    "frames_per_block",
-    "move_speed",
-    "turn_speed",
-    "tilt_speed",
-    "pitch_limit",
-    "fov_deg",
-    "render_threads",
-)
+#: The world arguments (those of :class:`~yume_env.procedural.spec.ProceduralSpec`).
+WORLD_ARGUMENTS = ProceduralSpec.names()
 
 
 @dataclass(frozen=True)
@@ -58,13 +50,20 @@ class ProceduralWorldsMark:
 class ProceduralWorlds:
     """N procedural worlds as :class:`~yume_env.world.protocol.BatchedWorlds`.
 
-    ``world_kwargs`` go to every :class:`ProceduralWorld` (``resolution``, ``frames_per_block``,
-    ``move_speed``, ``turn_speed``, ``tilt_speed``, ``pitch_limit``, ``fov_deg``,
-    ``render_threads``); episode settings (``obs_mode``, ``max_episode_steps``, rewards, render
+    Every world is built from ``spec`` (a :class:`~yume_env.procedural.spec.ProceduralSpec`), or
+    from the spec's arguments as ``world_kwargs`` (``resolution``, ``frames_per_block``,
+    ``move_speed``, ...); episode settings (``obs_mode``, ``max_episode_steps``, rewards, render
     modes) belong to the env built on the backend and are refused here.
+
+    A reset's seed is the world's seed (``reset_seed_is_world_seed``: ``YumeProcedural-v0`` with
+    ``reset(seed=s)`` and world ``i`` reset with seed ``s`` are the same world), and a reset returns
+    the start frame repeated (``reset_repeats_start``).
     """
 
-    def __init__(self, num_worlds: int, **world_kwargs):
+    reset_seed_is_world_seed = True
+    reset_repeats_start = True
+
+    def __init__(self, num_worlds: int, spec: ProceduralSpec | None = None, **world_kwargs):
         if isinstance(num_worlds, bool) or not isinstance(num_worlds, int) or num_worlds < 1:
             raise ValueError(f"num_worlds: got {num_worlds!r}; accepted: an integer >= 1")
         for key in ("obs_mode", "max_episode_steps"):
@@ -75,7 +74,8 @@ class ProceduralWorlds:
             raise ValueError(
                 f"world arguments: got unknown {unknown}; accepted: {', '.join(WORLD_ARGUMENTS)}"
             )
-        self.worlds = [ProceduralWorld(**world_kwargs) for _ in range(num_worlds)]
+        self.spec = spec_of(spec, world_kwargs)
+        self.worlds = [ProceduralWorld(self.spec) for _ in range(num_worlds)]
 
     # ---- shape -----------------------------------------------------------------------------------
     @property
@@ -102,6 +102,10 @@ class ProceduralWorlds:
     def is_reset(self, index: int) -> bool:
         return self.worlds[self._index(index)].is_reset
 
+    def start_image(self, index: int) -> np.ndarray:
+        """World ``index``'s first frame of its episode, ``(H, W, 3)`` uint8 (a copy)."""
+        return self.worlds[self._index(index)].start_image()
+
     def last_frames(self, index: int) -> np.ndarray | None:
         """The newest block's ``[T, H, W, 3]`` uint8 frames of world ``index`` (``None`` before a reset)."""
         world = self.worlds[self._index(index)]
@@ -118,7 +122,7 @@ class ProceduralWorlds:
         """Start world ``index`` from ``seed`` with ``prompt`` as its starting event (``image``: ``None``)."""
         i = self._index(index)
         self.check_reset(image, prompt)
-        block = self.worlds[i].reset(seed, prompt if prompt.strip() else "")
+        block = self.worlds[i].reset(seed, prompt)  # as YumeProcedural-v0 always passed its event
         return BlockOutput(block.frames, None, block.info["caption"], block.info)
 
     def decode_latents(self, latents) -> np.ndarray:

@@ -24,6 +24,14 @@ protocol, never on a backend's internals, so a world can live in this process
 | ``decode_latents(latents)`` | ``[T, H, W, 3]`` uint8 frames of one block's latents, as ``decode="block"`` gives |
 | ``close()`` | release what the backend holds (its worlds are gone) |
 
+Two optional members say how a backend's resets look to the envs (absent means ``False``):
+
+- ``reset_seed_is_world_seed``: the seed of ``env.reset(seed=s)`` goes to ``reset`` as is (``None``:
+  the world continues its own generator), so ``seed=s`` always starts the same world. Otherwise the
+  env draws each world seed from the episode's RNG (seeded with ``s``).
+- ``reset_repeats_start``: a reset without an image also returns one start frame repeated ``T``
+  times, so a render list shows it once.
+
 Rules every backend keeps: world ``i``'s frames depend only on its own seed, start and actions (not
 on which other worlds share a batch, nor on where the world runs); ``restore`` of a snapshot followed
 by the same actions gives the same frames; bad input raises before any world changes.
@@ -37,9 +45,14 @@ How the backends map onto it:
   on one actor restores on another without passing through the caller. Arrays it returns may be
   read-only views into Ray's object store.
 - The procedural world (``YumeProcedural-v0``, :mod:`yume_env.envs.procedural_env`) is a
-  ground-truth renderer, not a generator: :class:`yume_env.envs.procedural_worlds.ProceduralWorlds`
+  ground-truth renderer, not a generator: :class:`yume_env.procedural.worlds.ProceduralWorlds`
   adapts N of them to this protocol (``image`` is refused, ``prompt`` becomes the starting event,
   ``latents`` and ``latent_shape`` are ``None``, ``info`` carries the camera ground truth).
+
+A backend is built from a frozen spec of its arguments (:class:`WorldBackendSpec`:
+:class:`~yume_env.world.spec.WorldSpec` for generated worlds,
+:class:`~yume_env.procedural.spec.ProceduralSpec` for the procedural one), so code that builds
+worlds (the envs, the Ray workers) calls ``spec.build(num_worlds)`` whatever the world is.
 
 The Gymnasium envs on it are :class:`yume_env.envs.world_env.WorldEnv` (one world) and
 :class:`yume_env.envs.world_vector.WorldVectorEnv` (all of them); ``YumeWorld-v0`` and its vector
@@ -48,6 +61,7 @@ and Ray forms are those envs on a ``WorldStream`` or ``RayWorlds``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,7 +69,15 @@ import numpy as np
 
 from yume_env.world.stream import Action, BlockOutput
 
-__all__ = ["Action", "BatchedWorlds", "BlockOutput", "check_world_actions", "per_world"]
+__all__ = [
+    "Action",
+    "BatchedWorlds",
+    "BlockOutput",
+    "SpecArguments",
+    "WorldBackendSpec",
+    "check_world_actions",
+    "per_world",
+]
 
 
 @runtime_checkable
@@ -99,6 +121,51 @@ class BatchedWorlds(Protocol):
     def decode_latents(self, latents) -> np.ndarray: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WorldBackendSpec(Protocol):
+    """The frozen, picklable arguments of one kind of world backend, checked once.
+
+    ``build(num_worlds)`` makes the backend (a :class:`BatchedWorlds`); ``names()`` lists the
+    arguments; ``from_kwargs(**kwargs)`` makes a spec and refuses unknown names with ``TypeError``.
+    """
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]: ...
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> WorldBackendSpec: ...
+
+    def build(self, num_worlds: int = 1) -> BatchedWorlds: ...
+
+
+class SpecArguments:
+    """``names`` / ``from_kwargs`` / ``replace`` / ``as_kwargs`` for a frozen dataclass spec."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every argument a spec takes."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_kwargs(cls, **kwargs):
+        """A spec from keyword arguments; an unknown name raises ``TypeError`` listing the accepted ones."""
+        unknown = sorted(set(kwargs) - set(cls.names()))
+        if unknown:
+            raise TypeError(
+                f"got unexpected argument(s) {', '.join(map(repr, unknown))}; accepted: "
+                + ", ".join(cls.names())
+            )
+        return cls(**kwargs)
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (checked like :meth:`from_kwargs`)."""
+        return type(self).from_kwargs(**{**self.as_kwargs(), **changes})
+
+    def as_kwargs(self) -> dict:
+        """The arguments as a dict (``type(spec)(**spec.as_kwargs()) == spec``)."""
+        return {name: getattr(self, name) for name in self.names()}
 
 
 def check_world_actions(actions: Sequence[Action | None], num_worlds: int) -> None:

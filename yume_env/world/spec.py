@@ -42,7 +42,6 @@ so the argument list, its defaults, its documentation and its checks exist in on
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from yume_env.model.presets import PRESETS
 from yume_env.model.threads import check_threads
 from yume_env.world.captions import SpeedFields
 from yume_env.world.model_cache import get_decoder, get_runtime_model
+from yume_env.world.protocol import SpecArguments
 from yume_env.world.stream import DECODE_MODES, WorldStream, check_reuse_history_kv
 
 FITS = ("stretch", "crop")
@@ -102,7 +102,7 @@ def _choice(name: str, value, accepted: tuple[str, ...]) -> str:
 
 
 @dataclass(frozen=True)
-class WorldSpec:
+class WorldSpec(SpecArguments):
     """How to build generated worlds (see the module doc for every argument and its default).
 
     Frozen, compared by value and picklable (when ``model`` is a preset name), so one spec can be
@@ -177,31 +177,6 @@ class WorldSpec:
         check_reuse_history_kv(self.reuse_history_kv)
         for name in ("compile", "last_frame_only", "check_finite"):
             _flag(name, getattr(self, name))
-
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """Every argument a spec takes."""
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def from_kwargs(cls, **kwargs) -> WorldSpec:
-        """A spec from keyword arguments; an unknown name raises ``TypeError`` listing the accepted ones."""
-        unknown = sorted(set(kwargs) - set(cls.names()))
-        if unknown:
-            raise TypeError(
-                f"got unexpected argument(s) {', '.join(map(repr, unknown))}; accepted: "
-                + ", ".join(cls.names())
-            )
-        return cls(**kwargs)
-
-    def replace(self, **changes) -> WorldSpec:
-        """A copy with ``changes`` (checked like :meth:`from_kwargs`)."""
-        return type(self).from_kwargs(**{**self.as_kwargs(), **changes})
-
-    def as_kwargs(self) -> dict:
-        """The arguments as a dict (``WorldSpec(**spec.as_kwargs()) == spec``)."""
-        return {name: getattr(self, name) for name in self.names()}
 
     # ------------------------------------------------------------------ building
     def runtime_model(self) -> tuple[YumeModel, int]:
