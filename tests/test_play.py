@@ -312,3 +312,25 @@ def test_recorded_script_flags_events_the_script_format_cannot_hold(tmp_path):
     with pytest.raises(Exception, match="not recording"):
         session.record(False)
     session.close()
+
+
+def test_world_config_takes_a_setting_only_if_the_worlds_spec_does(tmp_path):
+    from yume_env.play.cli import main as play_main
+
+    # the procedural world has no model: every model setting is refused by name, now and not in a tab
+    for name, value in [("checkpoint", "ckpt"), ("device", "cpu"), ("steps", 2), ("decode", "stream")]:
+        with pytest.raises(ValueError, match=rf"^{name}: not used by world 'procedural'"):
+            WorldConfig(world="procedural", **{name: value})
+    assert WorldConfig(world="procedural", resolution=[32, 48]).env_kwargs() == {"resolution": RES}
+    assert WorldConfig(world="tiny", steps=1, decode="stream").env_kwargs() == {
+        "model": "tiny",
+        "steps": 1,
+        "decode": "stream",
+    }
+    with pytest.raises(ValueError, match=r"^world: got 'moon'; accepted: tiny, procedural, yume"):
+        WorldConfig(world="moon")
+    # the command line names the flag, exits 2, and builds no world
+    assert play_main(["--world", "procedural", "--decode", "stream", "--out", str(tmp_path)]) == 2
+    env = WorldConfig(world="procedural", resolution=RES).make_env()
+    assert env.unwrapped is env and env.worlds.resolution == RES
+    env.close()

@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", default=None, help="HxW, e.g. 96x160 (default: the world's)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps per block (generated worlds)")
     p.add_argument(
-        "--decode", default="block", choices=["block", "stream"], help="VAE decoding (generated worlds)"
+        "--decode",
+        default=None,
+        choices=["block", "stream"],
+        help="VAE decoding (generated worlds; default block)",
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
@@ -57,9 +60,11 @@ def make_server(args):
     require_aiohttp()
     if not 0 < args.port < 65536:
         raise ValueError(f"--port: got {args.port}; accepted: 1..65535")
-    config = WorldConfig(world=args.world, **world_flags(args))
-    if config.world == "procedural" and args.decode != "block":
-        raise ValueError("--decode: not used by world 'procedural'; leave it out")
+    flags = world_flags(args)
+    try:
+        config = WorldConfig(world=args.world, **flags)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None  # each setting is named as its flag
     if args.dataset is not None:
         from yume_env.datasets import check_new_dataset
 

@@ -20,7 +20,15 @@ import numpy as np
 from yume_env.actions import Action
 from yume_env.script import ScriptStep
 
-WORLDS = ("tiny", "procedural", "yume")
+#: The worlds a tab can hold: the env id and the keywords that pick the world among that id's.
+WORLD_ENVS: dict[str, tuple[str, dict]] = {
+    "tiny": ("YumeWorld-v0", {"model": "tiny"}),
+    "procedural": ("YumeProcedural-v0", {}),
+    "yume": ("YumeWorld-v0", {"model": "yume-1.5-5b"}),
+}
+WORLDS = tuple(WORLD_ENVS)
+#: The settings a play command line may give; each goes to the world only if its spec takes it.
+_SETTINGS = ("checkpoint", "device", "dtype", "resolution", "steps", "decode")
 _REPEAT_SUFFIX = re.compile(r"\s+x\d+\s*$")  # read as a repeat count by yume_env.script
 MAX_SNAPSHOTS = 64
 
@@ -31,7 +39,12 @@ class PlayError(ValueError):
 
 @dataclass
 class WorldConfig:
-    """What every tab's world is made of (one model, loaded once, shared by all tabs)."""
+    """What every tab's world is made of (one model, loaded once, shared by all tabs).
+
+    A setting left at ``None`` is the world's default; a setting the world's spec does not take
+    (the procedural world has no model: no ``checkpoint``, ``device``, ``dtype``, ``steps`` or
+    ``decode``) is refused, naming it.
+    """
 
     world: str = "tiny"
     checkpoint: str | None = None
@@ -39,41 +52,38 @@ class WorldConfig:
     dtype: str | None = None
     resolution: tuple[int, int] | None = None
     steps: int | None = None
-    decode: str = "block"
+    decode: str | None = None
 
     def __post_init__(self):
-        if self.world not in WORLDS:
+        if self.world not in WORLD_ENVS:
             raise ValueError(f"world: got {self.world!r}; accepted: {', '.join(WORLDS)}")
         if self.world == "yume" and self.checkpoint is None:
             raise ValueError("checkpoint: world 'yume' needs the official Yume-5B-720P folder (--checkpoint)")
-        if self.world == "procedural":
-            for name in ("checkpoint", "device", "dtype", "steps"):
-                if getattr(self, name) is not None:
-                    raise ValueError(
-                        f"{name}: not used by world 'procedural' (it has no model); leave it out"
-                    )
+        self.env_kwargs()  # refuses settings the world does not take, now rather than in a tab
 
     def env_kwargs(self) -> dict:
-        if self.world == "procedural":
-            return {} if self.resolution is None else {"resolution": tuple(self.resolution)}
-        kw: dict = {"model": "yume-1.5-5b" if self.world == "yume" else "tiny", "decode": self.decode}
-        for name in ("checkpoint", "device", "dtype", "resolution", "steps"):
-            if getattr(self, name) is not None:
-                kw[name] = getattr(self, name)
+        """The keywords of :attr:`env_id` that build this world."""
+        from yume_env.envs.families import family_of
+
+        env_id, kw = WORLD_ENVS[self.world]
+        accepted = family_of(env_id).spec_type.names()
+        kw = dict(kw)
+        for name in _SETTINGS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in accepted:
+                raise ValueError(f"{name}: not used by world {self.world!r} (it has no model); leave it out")
+            kw[name] = tuple(value) if name == "resolution" else value
         return kw
 
     @property
     def env_id(self) -> str:
-        return "YumeProcedural-v0" if self.world == "procedural" else "YumeWorld-v0"
+        return WORLD_ENVS[self.world][0]
 
     def make_env(self) -> gym.Env:
-        if self.world == "procedural":
-            from yume_env.envs.procedural_env import YumeProceduralEnv
-
-            return YumeProceduralEnv(**self.env_kwargs())
-        from yume_env.envs.yume_world import YumeWorldEnv
-
-        return YumeWorldEnv(**self.env_kwargs())  # the model itself is shared (model_cache)
+        # the env itself (no checker wrappers): a tab drives it directly; the model is shared (model_cache)
+        return gym.make(self.env_id, disable_env_checker=True, **self.env_kwargs()).unwrapped
 
 
 @dataclass
@@ -143,16 +153,18 @@ class PlaySession:
 
     @property
     def resolution(self) -> tuple[int, int]:
-        base = self.env.unwrapped
-        return tuple(base.stream.resolution) if hasattr(base, "stream") else (base.height, base.width)
+        return tuple(self.env.unwrapped.worlds.resolution)
 
     # ------------------------------------------------------------------------------- actions
     def reset(self, seed: int, image: bytes | None) -> Block:
         options = None
         array = None
         if image is not None:
-            if self.config.world == "procedural":
-                raise PlayError("image: the procedural world starts from its seed alone; accepted: no image")
+            worlds = self.env.unwrapped.worlds
+            try:  # a world that takes no start image (the procedural one) says so before any decoding
+                worlds.check_reset(np.zeros((*worlds.resolution, 3), np.uint8))
+            except (TypeError, ValueError) as exc:
+                raise PlayError(str(exc)) from None
             array = _decode_image(image)
             options = {"image": array}
         t0 = time.perf_counter()
@@ -310,7 +322,7 @@ class PlaySession:
                 if value is not None:
                     value = "x".join(map(str, value)) if flag == "--resolution" else value
                     cmd.append(f"{flag} {value}")
-            if cfg.decode != "block":
+            if cfg.decode not in (None, "block"):
                 cmd.append(f"--decode {cfg.decode}")
             lines.append("# replay: " + " ".join(cmd))
         for k, step in enumerate(self.log, start=1):
