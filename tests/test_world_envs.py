@@ -122,3 +122,34 @@ def test_single_and_vector_snapshots_are_one_type():
     a = env.step({"move": 1, "look": 0})[0]
     env.restore(snap)
     assert np.array_equal(env.step({"move": 1, "look": 0})[0], a)
+
+
+def test_latent_worlds_render_their_newest_frame_on_demand():
+    """obs_mode="latent" decodes nothing per step; render() decodes the newest block when called and
+    shows exactly what a frames-mode env shows, also after restore() and in the vector env."""
+    import gymnasium as gym
+
+    import yume_env  # noqa: F401
+
+    kw = dict(resolution=(32, 64), steps=1, render_mode="rgb_array")
+    latent = gym.make("YumeWorld-v0", obs_mode="latent", **kw)
+    frames = gym.make("YumeWorld-v0", obs_mode="frames", **kw)
+    latent.reset(seed=3)
+    frames.reset(seed=3)
+    np.testing.assert_array_equal(latent.render(), frames.render())  # the start image
+    act = {"move": 1, "look": 1, "event": ""}
+    latent.step(act)
+    frames.step(act)
+    first = latent.render()
+    np.testing.assert_array_equal(first, frames.render())
+    snap = latent.unwrapped.snapshot()
+    latent.step(act)
+    assert np.abs(latent.render().astype(int) - first).mean() > 1.0  # the world moved on
+    latent.unwrapped.restore(snap)
+    np.testing.assert_array_equal(latent.render(), first)
+
+    vec = gym.make_vec("YumeWorld-v0", num_envs=2, obs_mode="latent", **kw)
+    vec.reset(seed=3)
+    vec.step({"move": np.array([1, 0]), "look": np.array([1, 0]), "event": ("", "")})
+    np.testing.assert_array_equal(vec.render()[0], first)
+    vec.close()

@@ -154,6 +154,8 @@ class Episodes:
         self.last_obs: list = [None] * n
         self.last_frame: list[np.ndarray | None] = [None] * n
         self.frame_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+        # obs_mode="latent" decodes nothing: render() decodes the newest latents when asked (stale)
+        self.stale = [False] * n
         # optional backend members (see yume_env.world.protocol)
         self.seed_is_world_seed = bool(getattr(worlds, "reset_seed_is_world_seed", False))
         self.repeats_start = bool(getattr(worlds, "reset_repeats_start", False))
@@ -173,15 +175,17 @@ class Episodes:
             list(self.last_obs),
             list(self.last_frame),
             [list(f) for f in self.frame_lists],
+            list(self.stale),
         )
 
     def _load(self, saved: tuple) -> None:
-        mark, rngs, states, steps, ended, last_obs, last_frame, frame_lists = saved
+        mark, rngs, states, steps, ended, last_obs, last_frame, frame_lists, stale = saved
         self.worlds.rollback(mark)
         for rng, state in zip(rngs, states):
             rng.bit_generator.state = state
         self.rngs, self.steps, self.ended = rngs, steps, ended
         self.last_obs, self.last_frame, self.frame_lists = last_obs, last_frame, frame_lists
+        self.stale = stale
 
     # ------------------------------------------------------------------ reset
     def reset(self, starts: dict[int, tuple], seeds: dict[int, int | None]) -> dict[int, tuple]:
@@ -269,6 +273,8 @@ class Episodes:
             and self.render_mode == "rgb_array_list"
         ):
             return self.worlds.decode_latents(out.latents)  # nothing decoded this block: decode it now
+        if self.obs_mode == "latent" and not start:
+            return None  # nothing decoded: render() decodes the newest latents if it is called
         if out is not None and out.frames is not None:
             return out.frames
         return self.worlds.last_frames(i)
@@ -277,13 +283,24 @@ class Episodes:
         self, i: int, out: BlockOutput | None, frames: np.ndarray | None, start: bool = False
     ) -> None:
         if frames is None:
+            # nothing decoded (obs_mode="latent"): render() decodes the newest latents if it is called
+            self.stale[i] = self.obs_mode == "latent" and self.render_mode == "rgb_array"
             return
         # a copy: the observation handed to the caller must not alias what render() returns
         self.last_frame[i] = frames[-1].copy()
+        self.stale[i] = False
         if self.render_mode == "rgb_array_list":
             # an image reset repeats the start image T times: one copy is the start frame; after a
             # restore (out is None) the restored moment is shown once, like a start frame
             self.frame_lists[i].extend(f.copy() for f in (frames[-1:] if start or out is None else frames))
+
+    def newest_frame(self, i: int) -> np.ndarray | None:
+        """World ``i``'s newest frame (``render_mode="rgb_array"``); in ``obs_mode="latent"`` the
+        newest block is decoded here, on demand, so a run that never renders pays nothing."""
+        if self.stale[i] and self.last_obs[i] is not None:
+            self.last_frame[i] = self.worlds.decode_latents(self.last_obs[i])[-1].copy()
+            self.stale[i] = False
+        return self.last_frame[i]
 
     def take_frames(self, i: int) -> list[np.ndarray]:
         """World ``i``'s frames since the last call or reset (``render_mode="rgb_array_list"``)."""

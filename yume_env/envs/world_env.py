@@ -120,7 +120,7 @@ class WorldEnv(gym.Env):
             return None
         if self.render_mode == "rgb_array_list":
             return self._episodes.take_frames(0)
-        return self._episodes.last_frame[0]
+        return self._episodes.newest_frame(0)
 
     def close(self):
         self.stream.close()

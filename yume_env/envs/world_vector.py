@@ -213,7 +213,8 @@ class WorldVectorEnv(VectorEnv):
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
             return None
-        return tuple(None if f is None else f.copy() for f in self._episodes.last_frame)
+        frames = (self._episodes.newest_frame(i) for i in range(self.num_envs))
+        return tuple(None if f is None else f.copy() for f in frames)
 
     def close_extras(self, **kwargs):
         if "stream" in self.__dict__:  # a constructor that failed early has none

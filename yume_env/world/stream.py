@@ -334,9 +334,10 @@ class WorldStream:
             load_image(image, self.resolution, self.fit)
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
-        """``[T, H, W, 3]`` uint8 frames of one block's ``[C, F, h, w]`` latents (the newest block's
-        worth), decoded on their own as ``decode="block"`` does."""
+        """``[T, H, W, 3]`` uint8 frames of one block's ``[C, F, h, w]`` latents (a tensor, or a latent
+        observation), decoded on their own as ``decode="block"`` does."""
         f = self.model.block_frames
+        latents = torch.as_tensor(latents)  # a latent observation (numpy) decodes as well
         lat = latents[:, -f:] if latents.shape[1] >= f else latents
         with torch.no_grad():
             return to_uint8(self.decoder.decode_block(lat[None]))[0]
