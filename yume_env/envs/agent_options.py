@@ -10,7 +10,7 @@ director's world, one vector env (autoreset disabled) for the explorers' worlds.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -23,6 +23,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from yume_env.envs.families import family_of
 from yume_env.envs.validation import call_reward
 from yume_env.envs.wrappers import ChannelFirstFrames
+from yume_env.world.protocol import SpecArguments
 
 __all__ = ["WORLDS", "WORLD_IDS", "AgentEnvOptions", "Observer", "RewardFn", "agent_reward"]
 
@@ -60,7 +61,7 @@ class Observer:
 
 
 @dataclass(frozen=True)
-class AgentEnvOptions:
+class AgentEnvOptions(SpecArguments):
     """The world and observation arguments of both PettingZoo envs, checked when built.
 
     Args:
@@ -83,6 +84,8 @@ class AgentEnvOptions:
 
     Errors name the argument, what was given and what is accepted. The agent names in
     ``reward_fns`` are checked by the env (it knows its agents), through :meth:`rewards_for`.
+    ``names()``, ``from_kwargs(**kwargs)``, ``replace(**changes)`` and ``as_kwargs()`` work as on the
+    world specs.
     """
 
     world: str = "yume"
@@ -114,22 +117,6 @@ class AgentEnvOptions:
             object.__setattr__(self, "reward_fns", dict(self.reward_fns))
         if self.render_mode is not None and self.render_mode != "rgb_array":
             raise ValueError(f"render_mode: got {self.render_mode!r}; accepted: None, 'rgb_array'")
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The argument names, in order."""
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def from_kwargs(cls, env: str, **kwargs) -> AgentEnvOptions:
-        """The options of ``env``'s keywords; an unknown one raises ``TypeError`` naming the accepted ones."""
-        unknown = sorted(set(kwargs) - set(cls.names()))
-        if unknown:
-            raise TypeError(
-                f"{env}: got unexpected argument(s) {', '.join(map(repr, unknown))}; accepted: "
-                + ", ".join(cls.names())
-            )
-        return cls(**kwargs)
 
     @property
     def env_id(self) -> str:

@@ -78,6 +78,15 @@ def _world_options(options, accepted: Mapping[str, str]) -> dict:
     return {k: v for k, v in options.items() if k in accepted}
 
 
+def _options_of(env: str, own: tuple[str, ...], kwargs: dict) -> AgentEnvOptions:
+    """``env``'s shared keywords as options; an unknown keyword is refused naming all ``env`` takes."""
+    names = AgentEnvOptions.names()
+    if not set(kwargs) <= set(names):
+        unknown = ", ".join(map(repr, sorted(set(kwargs) - set(names))))
+        raise TypeError(f"{env}: got unexpected argument(s) {unknown}; accepted: {', '.join(own + names)}")
+    return AgentEnvOptions(**kwargs)
+
+
 def _copy(obs):
     return obs.copy() if isinstance(obs, np.ndarray) else obs
 
@@ -205,8 +214,10 @@ class DirectedWorldEnv(_AgentEnv):
         director_text: bool = False,
         **options,
     ):
-        options = AgentEnvOptions.from_kwargs(
-            "DirectedWorldEnv", world=world, world_kwargs=world_kwargs, **options
+        options = _options_of(
+            "DirectedWorldEnv",
+            ("events", "director_text"),
+            {"world": world, "world_kwargs": world_kwargs, **options},
         )
         if not isinstance(director_text, bool):
             raise TypeError(f"director_text: got {director_text!r}; accepted: True or False")
@@ -359,8 +370,10 @@ class ExplorersEnv(_AgentEnv):
     ):
         if isinstance(num_explorers, bool) or not isinstance(num_explorers, int) or num_explorers < 1:
             raise ValueError(f"num_explorers: got {num_explorers!r}; accepted: an integer >= 1")
-        options = AgentEnvOptions.from_kwargs(
-            "ExplorersEnv", world=world, world_kwargs=world_kwargs, **options
+        options = _options_of(
+            "ExplorersEnv",
+            ("num_explorers", "events"),
+            {"world": world, "world_kwargs": world_kwargs, **options},
         )
         self.num_explorers = num_explorers
         if events is None or events == "text":
