@@ -16,7 +16,12 @@ controlling part of the action, or each agent has *its own* world:
 Both take ``world="yume"`` (``YumeWorld-v0``; the tiny CPU model by default) or
 ``world="procedural"`` (``YumeProcedural-v0``, the ground-truth city: same spaces, fast, with the
 camera pose in ``info``), with ``world_kwargs`` passed to that environment's constructor (e.g.
-``{"resolution": (32, 64)}``).
+``{"resolution": (32, 64)}``). The director's world is that env; the explorers' worlds are its
+vector env (``gym.make_vec``'s in-process class, autoreset disabled): world ``i`` is the env reset
+with ``seed + i``. The arguments both envs share (``world``, ``world_kwargs``, ``channel_first``,
+``size``, ``frames``, ``max_cycles``, ``reward_fns``, ``render_mode``) are one frozen
+:class:`~yume_env.envs.agent_options.AgentEnvOptions`, checked when the env is built
+(``env.options``).
 
 Observations are the world's frames, as in the single-agent env (``obs_mode`` in ``world_kwargs``),
 or, with ``channel_first=True``, a smaller ``(3k, H', W')`` uint8 image as made by
@@ -26,7 +31,9 @@ observes that world's frames.
 Rewards are pluggable per agent: ``reward_fns={"explorer": fn, ...}`` with
 ``fn(observation, action, info) -> float``, where ``observation`` is that agent's observation,
 ``action`` the world's merged ``{"move", "look", "event"}`` action of the block and ``info`` the
-world's info. The default is 0 for every agent.
+world's info. The default is 0 for every agent. A reward fn that raises or returns anything but a
+finite number undoes the step (the worlds, the cycle count and the agents are as before it) and
+the error names the agent.
 
 Episodes never terminate; they truncate for every agent at once after ``max_cycles`` steps (or when
 the world truncates, if ``world_kwargs`` sets its ``max_episode_steps``); then ``agents`` is empty
