@@ -44,6 +44,8 @@ class WorldFamily:
         vector_class: ``"module:Class"`` of its in-process vector env.
         keeps_snapshots: whether a Ray vector env keeps snapshots of these worlds on request
             (``snapshot_every``; off for the procedural world, as it always was).
+        reset_options: the single env's ``reset`` options, each paired with the vector env's name
+            for it (``YumeProcedural-v0``'s ``event`` is the vector env's ``prompt``).
     """
 
     env_id: str
@@ -53,6 +55,7 @@ class WorldFamily:
     adapt: Callable[[WorldBackendSpec, EpisodeArgs], WorldBackendSpec] = _same_spec
     starts: Callable[[EpisodeArgs], dict] = _no_starts
     keeps_snapshots: bool = True
+    reset_options: tuple[tuple[str, str], ...] = (("image", "image"), ("prompt", "prompt"))
 
     def vector_parts(
         self, num_envs: int, autoreset_mode: AutoresetMode | str, render_modes: tuple[str, ...], kwargs: dict
@@ -88,6 +91,7 @@ FAMILIES = {
         procedural_env.EPISODE_ARGS,
         "yume_env.envs.procedural_vector:YumeProceduralVectorEnv",
         keeps_snapshots=False,
+        reset_options=(("event", "prompt"),),
     ),
 }
 

@@ -16,7 +16,12 @@ controlling part of the action, or each agent has *its own* world:
 Both take ``world="yume"`` (``YumeWorld-v0``; the tiny CPU model by default) or
 ``world="procedural"`` (``YumeProcedural-v0``, the ground-truth city: same spaces, fast, with the
 camera pose in ``info``), with ``world_kwargs`` passed to that environment's constructor (e.g.
-``{"resolution": (32, 64)}``).
+``{"resolution": (32, 64)}``). The director's world is that env; the explorers' worlds are its
+vector env (``gym.make_vec``'s in-process class, autoreset disabled): world ``i`` is the env reset
+with ``seed + i``. The arguments both envs share (``world``, ``world_kwargs``, ``channel_first``,
+``size``, ``frames``, ``max_cycles``, ``reward_fns``, ``render_mode``) are one frozen
+:class:`~yume_env.envs.agent_options.AgentEnvOptions`, checked when the env is built
+(``env.options``).
 
 Observations are the world's frames, as in the single-agent env (``obs_mode`` in ``world_kwargs``),
 or, with ``channel_first=True``, a smaller ``(3k, H', W')`` uint8 image as made by
@@ -26,7 +31,9 @@ observes that world's frames.
 Rewards are pluggable per agent: ``reward_fns={"explorer": fn, ...}`` with
 ``fn(observation, action, info) -> float``, where ``observation`` is that agent's observation,
 ``action`` the world's merged ``{"move", "look", "event"}`` action of the block and ``info`` the
-world's info. The default is 0 for every agent.
+world's info. The default is 0 for every agent. A reward fn that raises or returns anything but a
+finite number undoes the step (the worlds, the cycle count and the agents are as before it) and
+the error names the agent.
 
 Episodes never terminate; they truncate for every agent at once after ``max_cycles`` steps (or when
 the world truncates, if ``world_kwargs`` sets its ``max_episode_steps``); then ``agents`` is empty
@@ -36,24 +43,21 @@ until ``reset``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 from pettingzoo import ParallelEnv
 
 from yume_env.actions import LOOKS, MOVES, Action, check_event
+from yume_env.envs.agent_options import WORLDS, AgentEnvOptions, Observer, RewardFn, agent_reward
 from yume_env.envs.spaces import event_text_space
 from yume_env.envs.validation import parse_action
-from yume_env.envs.wrappers import ChannelFirstFrames
+from yume_env.envs.world_env import WorldEnv
 from yume_env.events import PROCEDURAL_EVENTS, EventCatalog
 
-__all__ = ["DEFAULT_EVENTS", "WORLDS", "DirectedWorldEnv", "ExplorersEnv"]
-
-#: The ``world`` choices.
-WORLDS = ("yume", "procedural")
+__all__ = ["DEFAULT_EVENTS", "WORLDS", "AgentEnvOptions", "DirectedWorldEnv", "ExplorersEnv"]
 
 
 #: The director's default event catalog: the procedural world's events as sentences, in its catalog
@@ -63,62 +67,9 @@ WORLDS = ("yume", "procedural")
 #: (the texts of :data:`yume_env.events.PROCEDURAL_EVENTS`).
 DEFAULT_EVENTS: tuple[str, ...] = PROCEDURAL_EVENTS.texts
 
-RewardFn = Callable[[object, dict, dict], float]
-
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _check_world(world) -> str:
-    if world not in WORLDS:
-        raise ValueError(f"world: got {world!r}; accepted: {', '.join(WORLDS)}")
-    return world
-
-
-def _check_kwargs(world_kwargs) -> dict:
-    if world_kwargs is None:
-        return {}
-    if not isinstance(world_kwargs, Mapping):
-        raise TypeError(f"world_kwargs: got {type(world_kwargs).__name__}; accepted: a dict or None")
-    for key in ("reward_fn", "render_mode"):
-        if key in world_kwargs:
-            other = "reward_fns" if key == "reward_fn" else "render_mode"
-            raise ValueError(f"world_kwargs: got {key!r}; pass {other}= to the multi-agent env instead")
-    return dict(world_kwargs)
-
-
-def _check_max_cycles(max_cycles) -> int:
-    if isinstance(max_cycles, bool) or not isinstance(max_cycles, int | np.integer) or max_cycles < 1:
-        raise ValueError(f"max_cycles: got {max_cycles!r}; accepted: an integer >= 1")
-    return int(max_cycles)
-
-
-def _check_reward_fns(reward_fns, agents: list[str]) -> dict[str, RewardFn]:
-    if reward_fns is None:
-        return {}
-    if callable(reward_fns):
-        return dict.fromkeys(agents, reward_fns)
-    if not isinstance(reward_fns, Mapping):
-        raise TypeError(
-            f"reward_fns: got {type(reward_fns).__name__}; accepted: a dict agent -> fn(observation, action, "
-            "info) -> float, one such fn for every agent, or None"
-        )
-    unknown = sorted(set(reward_fns) - set(agents))
-    if unknown:
-        raise ValueError(f"reward_fns: got unknown agents {unknown}; accepted: {', '.join(agents)}")
-    for agent, fn in reward_fns.items():
-        if not callable(fn):
-            raise TypeError(
-                f"reward_fns[{agent!r}]: got {type(fn).__name__}; accepted: fn(observation, action, info) -> float"
-            )
-    return dict(reward_fns)
-
-
-def _check_render_mode(render_mode) -> str | None:
-    if render_mode is not None and render_mode != "rgb_array":
-        raise ValueError(f"render_mode: got {render_mode!r}; accepted: None, 'rgb_array'")
-    return render_mode
-
-
-def _world_options(options, accepted: tuple[str, ...]) -> dict:
+def _world_options(options, accepted: Mapping[str, str]) -> dict:
     """``reset`` options for the world; unknown keys are ignored with a warning (PettingZoo's API test
     passes ``{"options": 1}`` and expects it to be accepted)."""
     if options is None:
@@ -134,50 +85,42 @@ def _world_options(options, accepted: tuple[str, ...]) -> dict:
     return {k: v for k, v in options.items() if k in accepted}
 
 
-class _SpaceOnly(gym.Env):
-    """Carries an observation space so that :class:`ChannelFirstFrames` can convert raw frames."""
-
-    def __init__(self, space: spaces.Space):
-        self.observation_space = space
-        self.action_space = spaces.Discrete(1)
-
-
-class _Observer:
-    """The agents' observation: the world's own, or ChannelFirstFrames' (3k, H', W') image."""
-
-    def __init__(self, world_space: spaces.Space, channel_first: bool, size, frames):
-        if not isinstance(channel_first, bool):
-            raise TypeError(f"channel_first: got {channel_first!r}; accepted: True or False")
-        self.convert_frames: ChannelFirstFrames | None = None
-        if channel_first:
-            self.convert_frames = ChannelFirstFrames(_SpaceOnly(world_space), size=size, frames=frames)
-            self.space = self.convert_frames.observation_space
-        else:
-            if size is not None or frames != "last":
-                raise ValueError(
-                    f"size / frames: got {size!r} / {frames!r}; they apply with channel_first=True only"
-                )
-            self.space = world_space
-
-    def __call__(self, obs):
-        if self.convert_frames is not None:
-            return self.convert_frames.observation(obs)
-        return obs
+def _options_of(env: str, own: tuple[str, ...], kwargs: dict) -> AgentEnvOptions:
+    """``env``'s shared keywords as options; an unknown keyword is refused naming all ``env`` takes."""
+    names = AgentEnvOptions.names()
+    if not set(kwargs) <= set(names):
+        unknown = ", ".join(map(repr, sorted(set(kwargs) - set(names))))
+        raise TypeError(f"{env}: got unexpected argument(s) {unknown}; accepted: {', '.join(own + names)}")
+    return AgentEnvOptions(**kwargs)
 
 
 def _copy(obs):
     return obs.copy() if isinstance(obs, np.ndarray) else obs
 
 
-def _procedural(world_kwargs: dict) -> gym.Env:
-    from yume_env.envs.procedural_env import YumeProceduralEnv
+class _AgentEnv(ParallelEnv):
+    """What both environments share: their options, agents, spaces, rewards and rendering checks."""
 
-    return YumeProceduralEnv(**world_kwargs)
+    def _setup(self, options: AgentEnvOptions, agents: list[str]) -> None:
+        self.options = options
+        self.world_name = options.world
+        self.max_cycles = options.max_cycles
+        self.render_mode = options.render_mode
+        self.possible_agents = agents
+        self.agents: list[str] = []
+        self.reward_fns: dict[str, RewardFn] = options.rewards_for(agents)
+        self._option_keys = options.reset_options
+        self._cycles = 0
 
-
-# ---------------------------------------------------------------------------------------------- directed
-class _AgentSpaces:
-    """Per-agent space lookup shared by both environments (unknown agents get a clear KeyError)."""
+    def _observer(self, world_space: spaces.Space, world) -> Observer:
+        """The agents' observation of ``world``; ``world`` is closed if the format is refused."""
+        try:
+            observe = self.options.observer(world_space)
+        except BaseException:
+            world.close()
+            raise
+        self.observation_spaces = dict.fromkeys(self.possible_agents, observe.space)
+        return observe
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self.observation_spaces[self._agent(agent)]
@@ -203,8 +146,24 @@ class _AgentSpaces:
         if missing:
             raise ValueError(f"actions: missing {missing}; every live agent acts every step ({self.agents})")
 
+    def _rewards(self, observations: dict, actions: dict, infos: dict) -> dict[str, float]:
+        """Each live agent's reward (0 without a reward fn); the caller undoes the step if this raises."""
+        return {
+            a: agent_reward(a, self.reward_fns[a], observations[a], actions[a], infos[a])
+            if a in self.reward_fns
+            else 0.0
+            for a in self.agents
+        }
 
-class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
+    def _can_render(self) -> bool:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+            return False
+        return True
+
+
+# ---------------------------------------------------------------------------------------------- directed
+class DirectedWorldEnv(_AgentEnv):
     """One Yume world shared by an ``"explorer"`` (camera moves) and a ``"director"`` (world events).
 
     Each step the two actions are merged into one world action: ``move`` and ``look`` from the
@@ -230,15 +189,22 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
 
     - ``world``: ``"yume"`` (default, ``YumeWorld-v0``) or ``"procedural"``.
     - ``world_kwargs``: constructor arguments of that world (``resolution``, ``image``, ``model``,
-      ``frames_per_block``, ``obs_mode``, ...).
+      ``frames_per_block``, ``obs_mode``, ``max_episode_steps``, ...).
     - ``events``: the director's catalog (distinct printable-ASCII texts); ignored with
       ``director_text=True``.
     - ``director_text``: free-text director instead of a catalog index.
-    - ``channel_first``, ``size``, ``frames``: observation format (see module docs).
+    - ``channel_first`` (default ``False``), ``size`` (default ``None``), ``frames`` (default
+      ``"last"``): observation format (see module docs).
     - ``max_cycles``: steps per episode (default 64).
     - ``reward_fns``: ``{"explorer": fn, "director": fn}`` (either may be left out; default 0), or
-      one ``fn`` for both; ``fn(observation, action, info) -> float``.
-    - ``render_mode``: ``None`` or ``"rgb_array"`` (the newest frame).
+      one ``fn`` for both; ``fn(observation, action, info) -> float``. A fn that raises or returns
+      something that is not a finite number undoes the step: the world, the cycle count and the
+      agents are as before it.
+    - ``render_mode``: ``None`` (default) or ``"rgb_array"`` (the newest frame).
+
+    The arguments from ``world`` on, except ``events`` and ``director_text``, are those of
+    :class:`AgentEnvOptions` (checked there; ``env.options`` holds them), and are passed by keyword
+    after ``director_text``.
 
     ``reset(seed, options)`` passes ``options`` to the world (``image``/``prompt`` for YumeWorld,
     ``event`` for the procedural world). Infos are the world's info for each agent, plus
@@ -253,39 +219,24 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
         world_kwargs: dict | None = None,
         events: Sequence[str] | None = None,
         director_text: bool = False,
-        channel_first: bool = False,
-        size: tuple[int, int] | None = None,
-        frames: str | int = "last",
-        max_cycles: int = 64,
-        reward_fns: Mapping[str, RewardFn] | RewardFn | None = None,
-        render_mode: str | None = None,
+        **options,
     ):
-        self.world_name = _check_world(world)
-        kwargs = _check_kwargs(world_kwargs)
+        options = _options_of(
+            "DirectedWorldEnv",
+            ("events", "director_text"),
+            {"world": world, "world_kwargs": world_kwargs, **options},
+        )
         if not isinstance(director_text, bool):
             raise TypeError(f"director_text: got {director_text!r}; accepted: True or False")
         self.director_text = director_text
         self.catalog = PROCEDURAL_EVENTS if events is None else EventCatalog(events)
         self.events = self.catalog.texts
-        self.max_cycles = _check_max_cycles(max_cycles)
-        self.possible_agents = ["explorer", "director"]
-        self.agents: list[str] = []
-        self.reward_fns = _check_reward_fns(reward_fns, self.possible_agents)
-        self.render_mode = _check_render_mode(render_mode)
-        if self.world_name == "yume":
-            from yume_env.envs.yume_world import YumeWorldEnv
-
-            self.world = YumeWorldEnv(**kwargs)
-            self._option_keys: tuple[str, ...] = ("image", "prompt")
-        else:
-            self.world = _procedural(kwargs)
-            self._option_keys = ("event",)
-        self._observe = _Observer(self.world.observation_space, channel_first, size, frames)
-        self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
+        self._setup(options, ["explorer", "director"])
+        self.world = options.make_world()
+        self._observe = self._observer(self.world.observation_space, self.world)
         explorer = spaces.Dict({"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))})
         director = event_text_space() if director_text else self.catalog.space
         self.action_spaces = {"explorer": explorer, "director": director}
-        self._cycles = 0
         self._last_frame: np.ndarray | None = None
 
     # -- actions
@@ -326,15 +277,22 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
         if not self.agents:
             raise gym.error.ResetNeeded("step with no live agents: the episode ended; call reset()")
         merged = self.merge(actions)
+        # the generic snapshot (episode RNG and counters included), also for a world whose own
+        # snapshot() has another format; taken only when a reward fn could fail after the step
+        before = WorldEnv.snapshot(self.world) if self.reward_fns else None
         obs, _, terminated, truncated, info = self.world.step(merged)
+        try:
+            seen = self._observe(obs)
+            observations = {a: _copy(seen) for a in self.agents}
+            rewards = self._rewards(
+                observations, dict.fromkeys(self.agents, merged), dict.fromkeys(self.agents, info)
+            )
+        except BaseException:
+            if before is not None:
+                self.world.restore(before)
+            raise
         self._cycles += 1
         self._remember(obs)
-        seen = self._observe(obs)
-        observations = {a: _copy(seen) for a in self.agents}
-        rewards = {
-            a: float(self.reward_fns[a](observations[a], merged, info)) if a in self.reward_fns else 0.0
-            for a in self.agents
-        }
         ended = bool(terminated or truncated or self._cycles >= self.max_cycles)
         terminations = dict.fromkeys(self.agents, bool(terminated))
         truncations = dict.fromkeys(self.agents, ended and not terminated)
@@ -348,8 +306,7 @@ class DirectedWorldEnv(_AgentSpaces, ParallelEnv):
             self._last_frame = (obs[-1] if obs.ndim == 4 else obs).copy()
 
     def render(self):
-        if self.render_mode is None:
-            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+        if not self._can_render():
             return None
         return None if self._last_frame is None else self._last_frame.copy()
 
@@ -376,7 +333,7 @@ def _unbatch(infos: dict, i: int) -> dict:
     return out
 
 
-class ExplorersEnv(_AgentSpaces, ParallelEnv):
+class ExplorersEnv(_AgentEnv):
     """N explorers, each moving the camera of its OWN world; the worlds are stepped as one batch.
 
     Agent ``"explorer_i"`` acts in world ``i`` only and observes only that world's frames; nothing
@@ -398,9 +355,12 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
     - ``world``, ``world_kwargs``: as in :class:`DirectedWorldEnv`; with ``"yume"``, ``image`` and
       ``prompt`` in ``world_kwargs`` may be lists with one entry per world.
     - ``channel_first``, ``size``, ``frames``, ``max_cycles``, ``render_mode``: as in
-      :class:`DirectedWorldEnv` (``render()`` puts the worlds' newest frames side by side).
+      :class:`DirectedWorldEnv` (``render()`` puts the worlds' newest frames side by side), by
+      keyword (they are :class:`AgentEnvOptions`, held in ``env.options``).
     - ``reward_fns``: ``{"explorer_0": fn, ...}`` or one ``fn`` for every explorer,
-      ``fn(observation, action, info) -> float`` (default 0).
+      ``fn(observation, action, info) -> float`` (default 0). A fn that raises or returns something
+      that is not a finite number undoes the step: every world, the cycle count and the agents are
+      as before it.
 
     ``reset(seed=s)`` seeds world ``i`` with ``s + i`` (as the vector env does).
     """
@@ -413,23 +373,16 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
         world: str = "yume",
         world_kwargs: dict | None = None,
         events: Sequence[str] | str | None = None,
-        channel_first: bool = False,
-        size: tuple[int, int] | None = None,
-        frames: str | int = "last",
-        max_cycles: int = 64,
-        reward_fns: Mapping[str, RewardFn] | RewardFn | None = None,
-        render_mode: str | None = None,
+        **options,
     ):
         if isinstance(num_explorers, bool) or not isinstance(num_explorers, int) or num_explorers < 1:
             raise ValueError(f"num_explorers: got {num_explorers!r}; accepted: an integer >= 1")
+        options = _options_of(
+            "ExplorersEnv",
+            ("num_explorers", "events"),
+            {"world": world, "world_kwargs": world_kwargs, **options},
+        )
         self.num_explorers = num_explorers
-        self.world_name = _check_world(world)
-        kwargs = _check_kwargs(world_kwargs)
-        self.max_cycles = _check_max_cycles(max_cycles)
-        self.possible_agents = [f"explorer_{i}" for i in range(num_explorers)]
-        self.agents: list[str] = []
-        self.reward_fns = _check_reward_fns(reward_fns, self.possible_agents)
-        self.render_mode = _check_render_mode(render_mode)
         if events is None or events == "text":
             self.catalog: EventCatalog | None = None
             self.events: tuple[str, ...] | None = None
@@ -438,24 +391,9 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
             self.catalog = EventCatalog(events)
             self.events = self.catalog.texts
             self.event_mode = "catalog"
-        if self.world_name == "yume":
-            from yume_env.envs.vector import YumeWorldVectorEnv
-
-            if "max_episode_steps" in kwargs:
-                raise ValueError("world_kwargs: got 'max_episode_steps'; use max_cycles= for ExplorersEnv")
-            self.vector = YumeWorldVectorEnv(
-                num_envs=num_explorers, autoreset_mode=AutoresetMode.DISABLED, **kwargs
-            )
-            self.worlds: list[gym.Env] = []
-            world_space = self.vector.single_observation_space
-            self._option_keys: tuple[str, ...] = ("image", "prompt")
-        else:
-            self.vector = None
-            self.worlds = [_procedural(kwargs) for _ in range(num_explorers)]
-            world_space = self.worlds[0].observation_space
-            self._option_keys = ("event",)
-        self._observe = _Observer(world_space, channel_first, size, frames)
-        self.observation_spaces = dict.fromkeys(self.possible_agents, self._observe.space)
+        self._setup(options, [f"explorer_{i}" for i in range(num_explorers)])
+        self.vector = options.make_worlds(num_explorers)
+        self._observe = self._observer(self.vector.single_observation_space, self.vector)
         entries = {"move": spaces.Discrete(len(MOVES)), "look": spaces.Discrete(len(LOOKS))}
         if self.event_mode == "text":
             entries["event"] = event_text_space()
@@ -463,7 +401,6 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
             entries["event"] = self.catalog.space
         # one space object per agent, so that seeding one agent's space does not affect another's
         self.action_spaces = {a: spaces.Dict(dict(entries)) for a in self.possible_agents}
-        self._cycles = 0
         self._last_frames: list[np.ndarray | None] = [None] * num_explorers
 
     # -- actions
@@ -496,16 +433,11 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
         opts = _world_options(options, self._option_keys)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
             raise ValueError(f"seed: got {seed!r}; accepted: an integer or None")
-        if self.vector is not None:
-            batch, vinfo = self.vector.reset(seed=seed, options=opts or None)
-            obs = list(batch)
-            infos = [_unbatch(vinfo, i) for i in range(self.num_explorers)]
-        else:
-            obs, infos = [], []
-            for i, env in enumerate(self.worlds):
-                o, info = env.reset(seed=None if seed is None else int(seed) + i, options=opts or None)
-                obs.append(o)
-                infos.append(info)
+        # the vector env seeds world i with seed + i, as N single worlds reset with seed + i
+        vector_opts = {self._option_keys[k]: v for k, v in opts.items()}
+        batch, vinfo = self.vector.reset(seed=seed, options=vector_opts or None)
+        obs = list(batch)
+        infos = [_unbatch(vinfo, i) for i in range(self.num_explorers)]
         self.agents = list(self.possible_agents)
         self._cycles = 0
         self._remember(obs)
@@ -519,39 +451,33 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
             raise gym.error.ResetNeeded("step with no live agents: the episode ended; call reset()")
         self._check_actions(actions)
         world_actions = [self.world_action(a, actions[a]) for a in self.possible_agents]
-        if self.vector is not None:
-            batched = {
-                "move": np.array([w["move"] for w in world_actions], dtype=np.int64),
-                "look": np.array([w["look"] for w in world_actions], dtype=np.int64),
-                "event": tuple(w["event"] for w in world_actions),
-            }
-            batch, _, term, trunc, vinfo = self.vector.step(batched)
-            obs = list(batch)
-            terminated = [bool(t) for t in term]
-            truncated = [bool(t) for t in trunc]
-            infos = [_unbatch(vinfo, i) for i in range(self.num_explorers)]
-        else:
-            obs, terminated, truncated, infos = [], [], [], []
-            for env, w in zip(self.worlds, world_actions):
-                o, _, te, tr, info = env.step(w)
-                obs.append(o)
-                terminated.append(bool(te))
-                truncated.append(bool(tr))
-                infos.append(info)
+        batched = {
+            "move": np.array([w["move"] for w in world_actions], dtype=np.int64),
+            "look": np.array([w["look"] for w in world_actions], dtype=np.int64),
+            "event": tuple(w["event"] for w in world_actions),
+        }
+        n = self.num_explorers
+        # taken only when a reward fn could fail after the step
+        before = [self.vector.snapshot_world(i) for i in range(n)] if self.reward_fns else None
+        batch, _, term, trunc, vinfo = self.vector.step(batched)
+        try:
+            infos = {a: _unbatch(vinfo, i) for i, a in enumerate(self.possible_agents)}
+            observations = {a: self._observe(batch[i]) for i, a in enumerate(self.possible_agents)}
+            acts = dict(zip(self.possible_agents, world_actions))
+            rewards = self._rewards(observations, acts, infos)
+        except BaseException:
+            for i, snapshot in enumerate(before or ()):
+                self.vector.restore_world(i, snapshot)
+            raise
         self._cycles += 1
-        self._remember(obs)
-        ended = self._cycles >= self.max_cycles or any(terminated) or any(truncated)
-        observations, rewards, terms, truncs, out_infos = {}, {}, {}, {}, {}
-        for i, a in enumerate(self.possible_agents):
-            observations[a] = self._observe(obs[i])
-            fn = self.reward_fns.get(a)
-            rewards[a] = 0.0 if fn is None else float(fn(observations[a], world_actions[i], infos[i]))
-            terms[a] = terminated[i]
-            truncs[a] = ended and not terminated[i]
-            out_infos[a] = infos[i]
+        self._remember(list(batch))
+        terminated = [bool(t) for t in term]
+        ended = self._cycles >= self.max_cycles or any(terminated) or any(bool(t) for t in trunc)
+        terms = {a: terminated[i] for i, a in enumerate(self.possible_agents)}
+        truncs = {a: ended and not terminated[i] for i, a in enumerate(self.possible_agents)}
         if ended:
             self.agents = []
-        return observations, rewards, terms, truncs, out_infos
+        return observations, rewards, terms, truncs, infos
 
     def _remember(self, obs: list) -> None:
         for i, o in enumerate(obs):
@@ -560,15 +486,9 @@ class ExplorersEnv(_AgentSpaces, ParallelEnv):
 
     def render(self):
         """The worlds' newest frames side by side, ``(H, N * W, 3)`` uint8."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
-            return None
-        if any(f is None for f in self._last_frames):
+        if not self._can_render() or any(f is None for f in self._last_frames):
             return None
         return np.concatenate(self._last_frames, axis=1)
 
     def close(self):
-        if self.vector is not None:
-            self.vector.close()
-        for env in self.worlds:
-            env.close()
+        self.vector.close()
