@@ -8,6 +8,7 @@ check, about 15 s by default) as a :class:`~yume_env.distributed.errors.WorkerDi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import ray
@@ -147,14 +148,28 @@ class WorkerPool:
         self.handles[worker] = self._start()
         self.dead.discard(worker)
 
-    def shutdown(self) -> None:
-        """End every worker (their worlds are lost; snapshots already in the object store stay)."""
-        for h in self.handles:
+    def shutdown(self, wait_s: float = 10.0) -> None:
+        """End every worker (their worlds are lost; snapshots already in the object store stay).
+
+        Waits (at most ``wait_s`` seconds) until Ray reports each worker dead: ``ray.kill`` only
+        asks, and a worker's device should be free again when this returns.
+        """
+        handles, self.handles = self.handles, []
+        for h in handles:
             try:
                 ray.kill(h, no_restart=True)
             except Exception:
                 pass
-        self.handles = []
+        deadline = time.monotonic() + wait_s
+        for h in handles:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    ray.get(h.__ray_ready__.remote(), timeout=left)
+                except (RayActorError, GetTimeoutError):
+                    break  # dead (or out of time)
+                except Exception:
+                    break  # Ray itself is gone: so is the worker
+                time.sleep(0.02)  # the kill has not landed yet
 
 
 def resolve_pool(
