@@ -199,7 +199,7 @@ def _worlds(checkpoint: str | None, threads: int | None):
         if threads:
             torch.set_num_threads(threads)
         world = gym.make("YumeWorld-v0", model="tiny", checkpoint=checkpoint, device="cpu").unwrapped
-        penv = YumeProceduralEnv(resolution=world.stream.resolution, frames_per_block=29, render_threads=1)
+        penv = YumeProceduralEnv(resolution=world.worlds.resolution, frames_per_block=29, render_threads=1)
         _WORLDS[key] = (world, penv)
     return _WORLDS[key]
 
@@ -267,7 +267,7 @@ def _autoencoded(world, frames: np.ndarray) -> np.ndarray:
     """A ground-truth block after the model's VAE (encode + decode): the best the model can show."""
     from yume_env.world.images import autoencode_frames
 
-    return autoencode_frames(world.stream.model.vae, frames)
+    return autoencode_frames(world.model.vae, frames)
 
 
 def _seed_job(args):

@@ -91,7 +91,7 @@ class BenchmarkWorld:
         ``image_cache`` keeps the start images drawn from the procedural world between tasks."""
         if self.ground_truth:
             return env.reset(seed=self.world_seed(task, seed))
-        image = start_image(task, tuple(env.unwrapped.stream.resolution), image_cache)
+        image = start_image(task, tuple(env.unwrapped.worlds.resolution), image_cache)
         return env.reset(seed=self.world_seed(task, seed), options={"image": image})
 
 
