@@ -334,3 +334,31 @@ def test_world_config_takes_a_setting_only_if_the_worlds_spec_does(tmp_path):
     env = WorldConfig(world="procedural", resolution=RES).make_env()
     assert env.unwrapped is env and env.worlds.resolution == RES
     env.close()
+
+
+def test_a_procedural_recording_replays_with_yume_world_record(tmp_path, capsys):
+    import shlex
+
+    from yume_env.cli import main as cli_main
+    from yume_env.play.session import PlaySession
+
+    session = PlaySession("w1", WorldConfig(world="procedural", resolution=RES), tmp_path)
+    session.reset(5, None)
+    session.record(True)
+    blocks = [session.step(1, 2, "It starts to rain."), session.step(0, 1, "")]
+    saved = session.record(False)
+    session.close()
+    script = saved["script"]
+    replay = next(line for line in open(script).read().splitlines() if line.startswith("# replay: "))
+    assert "--model procedural" in replay and "--seed 5" in replay and "--image" not in replay
+    # the replay line is a command that runs as written (THIS_FILE is the script itself)
+    argv = shlex.split(replay.removeprefix("# replay: yume-world ").replace("THIS_FILE", str(script)))
+    assert cli_main([*argv, "--out", str(tmp_path / "replayed")]) == 0
+    assert "per block: render" in capsys.readouterr().out
+    # and it is the same world: the env it builds gives the played frames, bit for bit
+    env = YumeProceduralEnv(resolution=RES)
+    env.reset(seed=5)
+    for step, block in zip(parse_script(open(script).read()), blocks):
+        obs, *_ = env.step(step.as_action())
+        assert len(block.frames) == len(obs) == 29
+        np.testing.assert_array_equal(obs, np.stack(block.frames))

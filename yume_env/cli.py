@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from yume_env.cli_flags import world_flags
+from yume_env.cli_flags import SETTINGS, settings_for, world_flags
 from yume_env.script import DEMO_TOUR, ScriptError, parse_script
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -44,15 +44,38 @@ def _count(minimum: int):
     return parse
 
 
+PROCEDURAL_ID = "YumeProcedural-v0"
+
+
+def _world_of(model: str, threads) -> tuple[str, dict]:
+    """The env id and keywords ``--model`` picks: a preset of the generated world, or ``procedural``."""
+    if model == "procedural":
+        return PROCEDURAL_ID, {}
+    return "YumeWorld-v0", {"model": model, "threads": threads}
+
+
+_FLAGS = ("model", "image", "prompt", "threads", *SETTINGS)
+
+
+def _as_flag(message: str) -> str:
+    """A world's error as the command line's: ``resolution: got ...`` names the flag ``--resolution``."""
+    name = message.split(":", 1)[0]
+    return f"--{message}" if name in _FLAGS else message
+
+
 def _add_world_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="tiny", help="preset: tiny (default) or yume-1.5-5b")
+    p.add_argument(
+        "--model",
+        default="tiny",
+        help="preset: tiny (default), tiny-8x or yume-1.5-5b; or procedural (the ground-truth city)",
+    )
     p.add_argument("--checkpoint", help="folder in the official Yume-5B-720P layout")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
     p.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--resolution", default=None, help="HxW, e.g. 544x960 (default: the model's)")
     p.add_argument("--steps", type=_count(1), default=None, help="denoising steps per block (default 4)")
     p.add_argument(
-        "--decode", default="block", choices=["block", "stream"], help="VAE decoding (default: block)"
+        "--decode", default=None, choices=["block", "stream"], help="VAE decoding (default: block)"
     )
     p.add_argument("--seed", type=_count(0), default=0, help="world seed (default 0)")
     p.add_argument("--out", default=None, help="output folder")
@@ -68,22 +91,29 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str) -> int:
+    import gymnasium as gym
     import numpy as np
     from tqdm import tqdm
 
-    from yume_env.envs.yume_world import YumeWorldEnv
     from yume_env.media import save_contact_sheet, save_video
 
     out_dir.mkdir(parents=True, exist_ok=True)
     t_load = time.perf_counter()
     try:
-        env = YumeWorldEnv(
-            image=image, prompt=prompt, model=args.model, threads=args.threads, **world_flags(args)
-        )
+        env_id, kw = _world_of(args.model, args.threads)
+        kw.update(settings_for(env_id, args.model, world_flags(args)))
+        if env_id == PROCEDURAL_ID:  # the city starts from its seed; a prompt is its starting event
+            if image is not None:
+                raise ValueError("--image: the procedural world starts from its seed; leave it out")
+            env = gym.make(env_id, disable_env_checker=True, **kw).unwrapped
+            options = {"event": prompt} if prompt else None
+        else:
+            env = gym.make(env_id, disable_env_checker=True, image=image, prompt=prompt, **kw).unwrapped
+            options = None
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(_as_flag(str(exc))) from None
     load_s = time.perf_counter() - t_load
-    obs, info = env.reset(seed=args.seed)
+    obs, info = env.reset(seed=args.seed, options=options)
     blocks = [obs]
     sheet = [obs[-1]]
     denoise = decode = text = 0.0
@@ -91,28 +121,29 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
     bar = tqdm(steps_script, desc=label, unit="block")
     for step in bar:
         obs, _, _, _, info = env.step(step.as_action())
-        timing = info["timing"]
-        denoise += timing.denoise_ms
-        decode += timing.decode_ms
-        text += timing.text_ms
+        timing = info["timing"].as_dict()  # the generated world's split, or the city's render time
+        denoise += timing.get("denoise_ms", timing.get("render_ms", 0.0))
+        decode += timing.get("decode_ms", 0.0)
+        text += timing.get("text_ms", 0.0)
         blocks.append(obs)
         sheet.append(obs[-1])
         bar.set_postfix_str(f"{step.move} {step.look} {step.event[:24]}".strip())
     wall = time.perf_counter() - t0
     frames = np.concatenate(blocks[1:])
-    fps = env.model.preset.fps if args.fps is None else args.fps
+    fps = env.metadata["render_fps"] if args.fps is None else args.fps
     video = save_video(out_dir / f"{label}.mp4", np.concatenate(blocks), fps=fps)
     captions = [f"start (seed {args.seed})"] + [s.describe() for s in steps_script]
     contact = save_contact_sheet(out_dir / f"{label}_contact_sheet.png", sheet, captions)
     generated = len(frames)
-    print(
-        f"model: {env.model.preset.name} on {env.model.device} ({env.model.dtype}), loaded in {load_s:.1f} s"
-    )
+    model = getattr(env, "model", None)
+    where = f"on {model.device} ({model.dtype})" if model is not None else "rendered on the CPU"
+    print(f"model: {args.model} {where}, loaded in {load_s:.1f} s")
     print(f"{len(steps_script)} blocks, {generated} frames in {wall:.1f} s: {generated / wall:.2f} frames/s")
-    print(
-        f"per block: denoise {denoise / len(steps_script):.0f} ms, decode {decode / len(steps_script):.0f} ms, "
-        f"text {text / len(steps_script):.0f} ms"
-    )
+    n = len(steps_script)
+    if model is None:
+        print(f"per block: render {denoise / n:.0f} ms")
+    else:
+        print(f"per block: denoise {denoise / n:.0f} ms, decode {decode / n:.0f} ms, text {text / n:.0f} ms")
     print(f"wrote {video}")
     print(f"wrote {contact}")
     return EXIT_OK
@@ -135,8 +166,8 @@ def cmd_record(args) -> int:
         raise UsageError(f"--script {path}: not UTF-8 text ({exc})") from None
     except ScriptError as exc:
         raise UsageError(f"--script {path}: {exc}") from None
-    if args.image is None and not args.prompt:
-        raise UsageError("record: give --image, --prompt, or both")
+    if args.image is None and not args.prompt and args.model != "procedural":
+        raise UsageError("record: give --image, --prompt, or both (the procedural world needs neither)")
     return _run_world(args, args.image, args.prompt or "", steps, Path(args.out or "yume-record"), path.stem)
 
 

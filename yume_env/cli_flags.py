@@ -2,7 +2,8 @@
 
 Each command line spells its world flags the same way (``--checkpoint``, ``--device``, ``--dtype``,
 ``--resolution HxW``, ``--steps``, ``--decode``); :func:`world_flags` turns them into world keywords
-once, with errors that name the flag (``--resolution: got ...``) rather than the keyword.
+once, with errors that name the flag (``--resolution: got ...``) rather than the keyword, and
+:func:`settings_for` keeps only those the chosen world takes, refusing the others by name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import argparse
 
 from yume_env.world.images import parse_resolution
 
-__all__ = ["world_flags"]
+__all__ = ["settings_for", "world_flags"]
+
+#: The world settings a command line may give.
+SETTINGS = ("checkpoint", "device", "dtype", "resolution", "steps", "decode")
 
 
 def world_flags(args: argparse.Namespace) -> dict:
@@ -31,3 +35,22 @@ def world_flags(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "decode": args.decode,
     }
+
+
+def settings_for(env_id: str, world_name: str, settings: dict) -> dict:
+    """The ``settings`` (``None``: the world's default, left out) that ``env_id``'s world spec takes.
+
+    A setting it does not take (the procedural world has no model: no ``checkpoint``, ``device``,
+    ``dtype``, ``steps`` or ``decode``) raises ``ValueError`` naming it and ``world_name``.
+    """
+    from yume_env.envs.families import family_of
+
+    accepted = family_of(env_id).spec_type.names()
+    kw = {}
+    for name, value in settings.items():
+        if value is None:
+            continue
+        if name not in accepted:
+            raise ValueError(f"{name}: not used by world {world_name!r} (it has no model); leave it out")
+        kw[name] = tuple(value) if name == "resolution" else value
+    return kw

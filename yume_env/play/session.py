@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from yume_env.actions import Action
+from yume_env.cli_flags import SETTINGS, settings_for
 from yume_env.script import ScriptStep
 
 #: The worlds a tab can hold: the env id and the keywords that pick the world among that id's.
@@ -27,8 +28,6 @@ WORLD_ENVS: dict[str, tuple[str, dict]] = {
     "yume": ("YumeWorld-v0", {"model": "yume-1.5-5b"}),
 }
 WORLDS = tuple(WORLD_ENVS)
-#: The settings a play command line may give; each goes to the world only if its spec takes it.
-_SETTINGS = ("checkpoint", "device", "dtype", "resolution", "steps", "decode")
 _REPEAT_SUFFIX = re.compile(r"\s+x\d+\s*$")  # read as a repeat count by yume_env.script
 MAX_SNAPSHOTS = 64
 
@@ -63,19 +62,8 @@ class WorldConfig:
 
     def env_kwargs(self) -> dict:
         """The keywords of :attr:`env_id` that build this world."""
-        from yume_env.envs.families import family_of
-
         env_id, kw = WORLD_ENVS[self.world]
-        accepted = family_of(env_id).spec_type.names()
-        kw = dict(kw)
-        for name in _SETTINGS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if name not in accepted:
-                raise ValueError(f"{name}: not used by world {self.world!r} (it has no model); leave it out")
-            kw[name] = tuple(value) if name == "resolution" else value
-        return kw
+        return {**kw, **settings_for(env_id, self.world, {n: getattr(self, n) for n in SETTINGS})}
 
     @property
     def env_id(self) -> str:
@@ -300,31 +288,27 @@ class PlaySession:
         cfg = self.config
         lines = [f"# yume-world play: world {cfg.world}, seed {self.seed}, blocks 1..{len(self.log)}"]
         lines.append(f"# the video {first and f'starts at block {first} and ' or ''}ends at block {last}")
-        if cfg.world == "procedural":
-            lines.append(
-                "# replay: YumeProceduralEnv("
-                + (f"resolution={tuple(cfg.resolution)}" if cfg.resolution else "")
-                + f").reset(seed={self.seed}), then step each line (yume_env.script.parse_script)"
-            )
+        cmd = ["yume-world record", f"--seed {self.seed}", "--script THIS_FILE"]
+        if cfg.world == "procedural":  # the city starts from its seed alone
+            cmd.append("--model procedural")
         else:
-            cmd = ["yume-world record", f"--seed {self.seed}", "--script THIS_FILE"]
             from yume_env.envs.yume_world import DEFAULT_IMAGE
 
             cmd.append(f"--image {self.start_image or DEFAULT_IMAGE}")
-            if cfg.world == "yume":
-                cmd.append(f"--model yume-1.5-5b --checkpoint {cfg.checkpoint}")
-            for flag, value in (
-                ("--resolution", cfg.resolution),
-                ("--steps", cfg.steps),
-                ("--device", cfg.device),
-                ("--dtype", cfg.dtype),
-            ):
-                if value is not None:
-                    value = "x".join(map(str, value)) if flag == "--resolution" else value
-                    cmd.append(f"{flag} {value}")
-            if cfg.decode not in (None, "block"):
-                cmd.append(f"--decode {cfg.decode}")
-            lines.append("# replay: " + " ".join(cmd))
+        if cfg.world == "yume":
+            cmd.append(f"--model yume-1.5-5b --checkpoint {cfg.checkpoint}")
+        for flag, value in (
+            ("--resolution", cfg.resolution),
+            ("--steps", cfg.steps),
+            ("--device", cfg.device),
+            ("--dtype", cfg.dtype),
+        ):
+            if value is not None:
+                value = "x".join(map(str, value)) if flag == "--resolution" else value
+                cmd.append(f"{flag} {value}")
+        if cfg.decode not in (None, "block"):
+            cmd.append(f"--decode {cfg.decode}")
+        lines.append("# replay: " + " ".join(cmd))
         for k, step in enumerate(self.log, start=1):
             if step.event and (not step.event.strip() or _REPEAT_SUFFIX.search(step.event)):
                 # the script format cannot hold these: say so rather than replay something else quietly
