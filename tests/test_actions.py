@@ -462,3 +462,23 @@ def test_generated_worlds_take_a_resolution_string():
     assert WorldStream(model, decode="none", resolution=(32, 64)).resolution == (32, 64)
     with pytest.raises(ValueError, match=r"^resolution: got '32by64'; accepted: HxW"):
         WorldStream(model, decode="none", resolution="32by64")
+
+
+@pytest.mark.parametrize(
+    "event",
+    ["", "It rains.", "   ", "Cars pass x2", '"quoted"', " padded ", "x3", 'say "hi"', "a  b"],
+)
+def test_a_script_line_reads_back_as_the_same_step(event):
+    from yume_env.script import ScriptStep, parse_script
+
+    step = ScriptStep("W+D", "\u2191\u2192", event)
+    (back,) = parse_script(step.as_line())
+    assert back == step and back.event == event
+
+
+def test_quoted_script_events_are_taken_as_they_are():
+    from yume_env.script import parse_script
+
+    clear, repeated_text, plain = parse_script('None . "   "\nW right "Cars pass x2"\nW . "a')
+    assert clear.event == "   " and repeated_text.event == "Cars pass x2" and plain.event == '"a'
+    assert len(parse_script("W . x2")) == 2  # outside quotes a trailing xN still repeats

@@ -295,20 +295,22 @@ def test_play_cli_usage_errors(capsys):
     assert "127.0.0.1" in capsys.readouterr().out
 
 
-def test_recorded_script_flags_events_the_script_format_cannot_hold(tmp_path):
+def test_recorded_scripts_hold_every_event_even_spaces_and_a_trailing_repeat(tmp_path):
     from yume_env.play.session import PlaySession
 
     session = PlaySession("w1", WorldConfig(world="procedural", resolution=RES), tmp_path)
     session.reset(3, None)
     session.record(True)
     session.step(0, 0, "It starts to rain.")
-    session.step(0, 0, "   ")  # clears the event: a script line cannot say so
-    session.step(1, 0, "Cars pass x2")  # would be read as a repeat count
+    session.step(0, 0, "   ")  # clears the event
+    session.step(1, 0, "Cars pass x2")  # plain text would read as a repeat count
+    session.step(1, 1, "")
     saved = session.record(False)
     text = open(saved["script"]).read()
-    assert "# block 2: its event '   ' cannot be written" in text
-    assert "# block 3: its event 'Cars pass x2' cannot be written" in text
-    assert "# block 1" not in text
+    assert 'None still "   "' in text and 'W still "Cars pass x2"' in text and "cannot be written" not in text
+    steps = parse_script(text)  # read back: the same four blocks, event for event
+    assert [s.event for s in steps] == ["It starts to rain.", "   ", "Cars pass x2", ""]
+    assert [s.action for s in steps] == [s.action for s in session.log]
     with pytest.raises(Exception, match="not recording"):
         session.record(False)
     session.close()

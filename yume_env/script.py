@@ -19,6 +19,11 @@ without event text may also end with ``xN`` (``W right x3``). A trailing ``xN`` 
 refused as ambiguous (``W . The score is x3`` could be an event or a repeat): write ``x3 W . The score
 is`` to repeat, or ``x1 W . The score is x3`` for that event text (after a leading ``xN`` the rest of
 the line is always the event).
+
+Quoted events: event text in double quotes is the text between them, taken as it is. It writes what
+plain text cannot: ``W . "   "`` (spaces: clear the current event) and ``W . "Cars pass x2"`` (a
+trailing ``x2`` that is part of the event). :meth:`ScriptStep.as_line` quotes exactly when needed,
+so every step, written and read back, is the same step.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ from yume_env.actions import (
 
 _REPEAT = re.compile(r"\s+x(\d+)\s*$")
 _LEADING_REPEAT = re.compile(r"^x(\d+)\s+")
+
+
+def _quoted(text: str) -> bool:
+    return len(text) >= 2 and text[0] == text[-1] == '"'
 
 
 class ScriptError(ValueError):
@@ -77,6 +86,19 @@ class ScriptStep:
     def as_action(self) -> dict:
         """The Gymnasium action dict ``{"move", "look", "event"}`` of this step."""
         return self.action.as_dict()
+
+    def as_line(self) -> str:
+        """This step as a script line that :func:`parse_script` reads back as the same step (the event
+        in double quotes when plain text would read otherwise: only spaces, a trailing ``xN``, quotes)."""
+        event = self.event
+        if event and (
+            not event.strip()
+            or _REPEAT.search(f" {event}")
+            or _quoted(event.strip())
+            or event != event.strip()
+        ):
+            event = f'"{event}"'
+        return f"{self.move} {look_name(LOOKS.index(self.look))} {event}".rstrip()
 
     def describe(self) -> str:
         """ASCII summary such as ``W up+right A red balloon appears.`` (arrows spelled out)."""
@@ -121,8 +143,11 @@ def parse_script(text: str) -> list[ScriptStep]:
             raise ScriptError(
                 f"line {number}: look {parts[1]!r}; accepted: {', '.join(LOOKS)} or {', '.join(LOOK_NAMES)}"
             ) from None
+        event = parts[2] if len(parts) > 2 else ""
+        if _quoted(event):
+            event = event[1:-1]  # a quoted event is taken as it is (spaces, a trailing xN)
         try:
-            event = check_event(parts[2] if len(parts) > 2 else "", "event text")
+            event = check_event(event, "event text")
         except ValueError as exc:
             raise ScriptError(f"line {number}: {exc}") from None
         steps.extend([ScriptStep(MOVES[move], LOOKS[look], event)] * repeat)

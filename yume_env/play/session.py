@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ WORLD_ENVS: dict[str, tuple[str, dict]] = {
     "yume": ("YumeWorld-v0", {"model": "yume-1.5-5b"}),
 }
 WORLDS = tuple(WORLD_ENVS)
-_REPEAT_SUFFIX = re.compile(r"\s+x\d+\s*$")  # read as a repeat count by yume_env.script
 MAX_SNAPSHOTS = 64
 
 
@@ -309,14 +307,7 @@ class PlaySession:
         if cfg.decode not in (None, "block"):
             cmd.append(f"--decode {cfg.decode}")
         lines.append("# replay: " + " ".join(cmd))
-        for k, step in enumerate(self.log, start=1):
-            if step.event and (not step.event.strip() or _REPEAT_SUFFIX.search(step.event)):
-                # the script format cannot hold these: say so rather than replay something else quietly
-                lines.append(
-                    f"# block {k}: its event {step.event!r} cannot be written in this format "
-                    "(a clearing event of spaces, or text ending in ' xN'); a replay differs from here"
-                )
-        lines += [step.describe() for step in self.log]
+        lines += [step.as_line() for step in self.log]  # quoted where plain text would read otherwise
         return "\n".join(lines) + "\n"
 
 
