@@ -153,3 +153,28 @@ def test_latent_worlds_render_their_newest_frame_on_demand():
     vec.step({"move": np.array([1, 0]), "look": np.array([1, 0]), "event": ("", "")})
     np.testing.assert_array_equal(vec.render()[0], first)
     vec.close()
+
+
+def test_reset_options_name_unknown_keys_and_change_nothing():
+    import gymnasium as gym
+
+    import yume_env  # noqa: F401
+
+    single = gym.make("YumeWorld-v0", resolution=(32, 64), steps=1).unwrapped
+    vector = gym.make_vec("YumeProcedural-v0", num_envs=2, resolution=(24, 40), frames_per_block=1)
+    procedural = gym.make("YumeProcedural-v0", resolution=(24, 40), frames_per_block=1).unwrapped
+    for env, accepted in [
+        (single, "'image', 'prompt'"),
+        (vector, "'reset_mask', 'image', 'prompt'"),
+        (procedural, "'event'"),
+    ]:
+        with pytest.raises(
+            ValueError, match=rf"^options: got unknown keys \['3', 'seedx'\]; accepted: {accepted}$"
+        ):
+            env.reset(options={"seedx": 1, 3: 0})
+        with pytest.raises(
+            TypeError, match=rf"^options: got 5 \(int\); accepted: None or a dict with keys {accepted}$"
+        ):
+            env.reset(options=5)
+    assert not single.worlds.is_reset(0) and not procedural.worlds.is_reset(0)
+    vector.close()

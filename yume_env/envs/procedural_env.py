@@ -216,9 +216,6 @@ class YumeProceduralEnv(WorldEnv):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start a new episode; ``options={"event": text}`` starts with that event fully applied."""
         options = check_options(options, ("event",))
-        unknown = set(options) - {"event"}
-        if unknown:
-            raise ValueError(f"options: got unknown keys {sorted(map(str, unknown))}; accepted: 'event'")
         text = check_event(options.get("event", ""), "options['event']")
         return super().reset(seed=seed, options={"prompt": text})
 

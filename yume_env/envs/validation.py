@@ -25,14 +25,18 @@ __all__ = [
 
 
 def check_options(options, accepted: tuple[str, ...]) -> dict:
-    """``reset(options=...)``: ``None`` or a dict (copied); ``TypeError`` naming ``options`` otherwise."""
+    """``reset(options=...)``: ``None`` or a dict (copied) whose keys are among ``accepted``;
+    ``TypeError`` naming ``options`` for another type, ``ValueError`` naming the unknown keys."""
     if options is None:
         return {}
+    names = ", ".join(repr(k) for k in accepted)
     if not isinstance(options, Mapping):
         raise TypeError(
-            f"options: got {options!r} ({type(options).__name__}); accepted: None or a dict with keys "
-            + ", ".join(repr(k) for k in accepted)
+            f"options: got {options!r} ({type(options).__name__}); accepted: None or a dict with keys {names}"
         )
+    unknown = set(options) - set(accepted)
+    if unknown:
+        raise ValueError(f"options: got unknown keys {sorted(map(str, unknown))}; accepted: {names}")
     return dict(options)
 
 

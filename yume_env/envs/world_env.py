@@ -87,9 +87,6 @@ class WorldEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start a new episode. ``options`` may override ``image`` and ``prompt`` for this episode."""
         options = check_options(options, ("image", "prompt"))
-        unknown = set(options) - {"image", "prompt"}
-        if unknown:
-            raise ValueError(f"options: got unknown keys {sorted(unknown)}; accepted: 'image', 'prompt'")
         check_seed(seed)
         image = options.get("image", self.image)
         prompt = check_event(options.get("prompt", self.prompt), "options['prompt']")

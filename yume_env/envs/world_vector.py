@@ -122,11 +122,6 @@ class WorldVectorEnv(VectorEnv):
         (one value or one per world). If any world's reset fails, no world changes."""
         n = self.num_envs
         options = check_options(options, ("reset_mask", "image", "prompt"))
-        unknown = set(options) - {"reset_mask", "image", "prompt"}
-        if unknown:
-            raise ValueError(
-                f"options: got unknown keys {sorted(unknown)}; accepted: 'reset_mask', 'image', 'prompt'"
-            )
         mask = options.get("reset_mask")
         mask = np.ones(n, dtype=bool) if mask is None else np.asarray(mask)
         if mask.shape != (n,) or mask.dtype != np.bool_:
