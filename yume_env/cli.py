@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from yume_env.cli_flags import SETTINGS, settings_for, world_flags
+from yume_env.cli_flags import SETTINGS, as_flag, settings_for, world_flags
 from yume_env.script import DEMO_TOUR, ScriptError, parse_script
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -54,13 +54,8 @@ def _world_of(model: str, threads) -> tuple[str, dict]:
     return "YumeWorld-v0", {"model": model, "threads": threads}
 
 
+#: The flags of demo/record that name a world setting (their errors are shown with the flag).
 _FLAGS = ("model", "image", "prompt", "threads", *SETTINGS)
-
-
-def _as_flag(message: str) -> str:
-    """A world's error as the command line's: ``resolution: got ...`` names the flag ``--resolution``."""
-    name = message.split(":", 1)[0]
-    return f"--{message}" if name in _FLAGS else message
 
 
 def _add_world_args(p: argparse.ArgumentParser) -> None:
@@ -111,7 +106,7 @@ def _run_world(args, image, prompt: str, steps_script, out_dir: Path, label: str
             env = gym.make(env_id, disable_env_checker=True, image=image, prompt=prompt, **kw).unwrapped
             options = None
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise UsageError(_as_flag(str(exc))) from None
+        raise UsageError(as_flag(str(exc), _FLAGS)) from None
     load_s = time.perf_counter() - t_load
     obs, info = env.reset(seed=args.seed, options=options)
     blocks = [obs]

@@ -12,10 +12,16 @@ import argparse
 
 from yume_env.world.images import parse_resolution
 
-__all__ = ["settings_for", "world_flags"]
+__all__ = ["as_flag", "settings_for", "world_flags"]
 
 #: The world settings a command line may give.
 SETTINGS = ("checkpoint", "device", "dtype", "resolution", "steps", "decode")
+
+
+def as_flag(message: str, names: tuple[str, ...] = SETTINGS) -> str:
+    """A world's error as a command line's: ``resolution: got ...`` becomes ``--resolution: got ...``
+    when the message names one of ``names`` (the flags of that command line); other messages as they are."""
+    return f"--{message}" if message.split(":", 1)[0] in names else message
 
 
 def world_flags(args: argparse.Namespace) -> dict:
@@ -24,7 +30,7 @@ def world_flags(args: argparse.Namespace) -> dict:
     try:
         resolution = parse_resolution(args.resolution)
     except ValueError as exc:
-        raise ValueError(f"--{exc}") from None  # the world-level message, with the flag name
+        raise ValueError(as_flag(str(exc))) from None  # the world-level message, with the flag name
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps: got {args.steps}; accepted: an integer >= 1")
     return {

@@ -91,12 +91,7 @@ class ScriptStep:
         """This step as a script line that :func:`parse_script` reads back as the same step (the event
         in double quotes when plain text would read otherwise: only spaces, a trailing ``xN``, quotes)."""
         event = self.event
-        if event and (
-            not event.strip()
-            or _REPEAT.search(f" {event}")
-            or _quoted(event.strip())
-            or event != event.strip()
-        ):
+        if event and (event != event.strip() or _REPEAT.search(f" {event}") or _quoted(event)):
             event = f'"{event}"'
         return f"{self.move} {look_name(LOOKS.index(self.look))} {event}".rstrip()
 

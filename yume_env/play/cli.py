@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from yume_env.cli_flags import world_flags
+from yume_env.cli_flags import SETTINGS, as_flag, world_flags
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +64,7 @@ def make_server(args):
     try:
         config = WorldConfig(world=args.world, **flags)
     except ValueError as exc:
-        raise ValueError(f"--{exc}") from None  # each setting is named as its flag
+        raise ValueError(as_flag(str(exc), ("world", *SETTINGS))) from None  # named as its flag
     if args.dataset is not None:
         from yume_env.datasets import check_new_dataset
 
