@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,38 @@ def manifest_total(name: str) -> int:
         if line.startswith("# total_params"):
             return int(line.split()[-1])
     raise AssertionError("no total_params line")
+
+
+#: Trainer flags of a toy architecture, so that a training run takes seconds on a busy CPU.
+TOY_ARGS = [
+    "--dit-dim", "32", "--dit-heads", "2", "--dit-ffn", "64", "--dit-layers", "1",
+    "--vae-dim", "4", "--vae-dec-dim", "4",
+]  # fmt: skip
+
+
+@contextmanager
+def _torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test: CPU results depend on the thread count, and small ops only lose
+    to thread start-up and to other load on the cores."""
+    with _torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_module():
+    """:func:`one_thread` for a whole module (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    with _torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

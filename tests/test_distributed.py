@@ -9,7 +9,6 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium.vector import AutoresetMode
 
 import yume_env  # noqa: F401
@@ -53,15 +52,6 @@ def pool(ray_session):
     workers.describe()  # wait until both have started
     yield workers
     workers.shutdown()
-
-
-@pytest.fixture
-def one_thread():
-    """The workers run one torch thread each; CPU frames depend on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _single_run(i: int, seed: int, ks: list[int], obs_mode: str) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import TOY_ARGS
 from yume_env.envs.model_cache import get_model
 from yume_env.model import PRESETS, TINY, TINY_8X, YUME_5B, build_model, get_preset, load_checkpoint
 from yume_env.model.vae import VAEConfig, WanVAE
@@ -15,18 +16,7 @@ from yume_env.train import cli
 from yume_env.train.trainer import tiny_preset
 from yume_env.world.stream import Action, WorldStream
 
-TOY_ARGS = [
-    "--dit-dim", "32", "--dit-heads", "2", "--dit-ffn", "64", "--dit-layers", "1",
-    "--vae-dim", "4", "--vae-dec-dim", "4",
-]  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # one torch thread
 
 
 def test_preset_shape_against_tiny():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import TOY_ARGS
 from yume_env.actions import LOOKS
 from yume_env.model.checkpoint import CheckpointError
 from yume_env.model.pipeline import build_model, load_checkpoint
@@ -35,19 +36,7 @@ from yume_env.world.captions import render_caption
 # A toy architecture so that every test runs in seconds on a busy CPU.
 TOY_DIT = {"dim": 32, "num_heads": 2, "ffn_dim": 64, "num_layers": 1}
 TOY_VAE = {"dim": 4, "dec_dim": 4}
-TOY_ARGS = [
-    "--dit-dim", "32", "--dit-heads", "2", "--dit-ffn", "64", "--dit-layers", "1",
-    "--vae-dim", "4", "--vae-dec-dim", "4",
-]  # fmt: skip
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: these small ops only lose to thread start-up and to other load on the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # one torch thread
 
 
 @pytest.fixture(scope="module")
