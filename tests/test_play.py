@@ -364,3 +364,22 @@ def test_a_procedural_recording_replays_with_yume_world_record(tmp_path, capsys)
         obs, *_ = env.step(step.as_action())
         assert len(block.frames) == len(obs) == 29
         np.testing.assert_array_equal(obs, np.stack(block.frames))
+
+
+def test_record_in_the_procedural_world_refuses_what_it_does_not_take(tmp_path, capsys):
+    from yume_env.cli import main as cli_main
+
+    script = tmp_path / "tour.txt"
+    script.write_text("W right\n")
+    base = ["record", "--model", "procedural", "--script", str(script), "--out", str(tmp_path / "out")]
+    for extra, message in [
+        (["--image", "street"], "--image: the procedural world starts from its seed; leave it out"),
+        (["--steps", "2"], "--steps: not used by world 'procedural' (it has no model); leave it out"),
+        (["--decode", "stream"], "--decode: not used by world 'procedural' (it has no model); leave it out"),
+    ]:
+        assert cli_main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "tour.mp4").exists()
+    # a generated world still needs a start
+    assert cli_main(["record", "--script", str(script)]) == 2
+    assert "give --image, --prompt, or both" in capsys.readouterr().err
