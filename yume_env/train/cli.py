@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--vae-crop", type=_resolution, help="train the VAE on random HxW crops (multiples of 16), e.g. 48x80"
     )
     g.add_argument("--vae-window", type=_positive_int, default=4, help="longest training window in latents")
+    g.add_argument(
+        "--linear-encoder",
+        action="store_true",
+        help="tiny-8x: write the closed-form linear code into the encoder (fitted on 30 episodes) and "
+        "freeze it; the VAE phase is skipped, train the decoder with --decoder-steps",
+    )
     g = p.add_argument_group("decoder fine-tuning (encoder frozen, full frames; after the transformer)")
     g.add_argument("--decoder-steps", type=_positive_int, default=0, help="total steps (default 0: none)")
     g.add_argument("--decoder-time", type=_seconds, help="seconds for it in this invocation")
@@ -222,6 +228,7 @@ def config_from_args(args: argparse.Namespace):
         vae_lr=args.vae_lr,
         vae_window=max(1, args.vae_window),
         vae_crop=args.vae_crop,
+        linear_encoder=args.linear_encoder,
         decoder_steps=args.decoder_steps,
         decoder_time=args.decoder_time,
         decoder_batch=max(1, args.decoder_batch),

@@ -98,6 +98,8 @@ class TrainConfig:
     vae_lr: float = 3e-4
     vae_window: int = 4
     vae_crop: tuple[int, int] | None = None
+    linear_encoder: bool = False  # tiny-8x: closed-form linear code in the encoder, then frozen
+    linear_encoder_episodes: int = 30  # 3-block episodes the code is fitted on
     # decoder fine-tuning (encoder frozen, full frames)
     decoder_steps: int = 0
     decoder_time: float | None = None
@@ -307,7 +309,11 @@ class Trainer:
                 # the rendered episodes are not kept: render the same finite data set again
                 self.state["next_seed"] = self.state["first_seed"]
                 self.state["episodes_seen"] = 0
-        if self.state["phase"] == "vae" and cfg.vae_steps <= self.state["vae_step"]:
+        if cfg.linear_encoder and not self.state.get("linear_encoder"):
+            self._install_linear_encoder()
+        if self.state["phase"] == "vae" and (
+            cfg.vae_steps <= self.state["vae_step"] or self.state.get("linear_encoder")
+        ):
             self.state["phase"] = "dit"
         self.state["runs"].append(
             {
@@ -319,6 +325,61 @@ class Trainer:
         self.log(
             f"device {self.device}; phase {self.state['phase']}; vae step {self.state['vae_step']}, "
             f"dit step {self.state['dit_step']}; parameters {m.parameter_count()}"
+        )
+
+    def _install_linear_encoder(self) -> None:
+        """Write the closed-form linear code into the encoder (:mod:`yume_env.train.linear_code`).
+
+        The code is fitted on the run's first ``linear_encoder_episodes`` training seeds (3 blocks
+        each). A decoder that was already trained (a resumed or ``--init`` run) is kept and fed
+        through ``conv2`` refitted by least squares, so that it first sees its old latents as
+        closely as a linear map of the new ones allows. The encoder is frozen from here on: the VAE
+        phase is skipped, latents cached from the old encoder are dropped, and the decoder is
+        trained with ``--decoder-steps``.
+        """
+        from yume_env.train.data import rollout_episode
+        from yume_env.train.linear_code import fit_linear_code, install_linear_encoder, refit_decoder_input
+
+        cfg, st, vae = self.cfg, self.state, self.model.vae
+        first = int(st["first_seed"])
+        n_fit = max(1, cfg.linear_encoder_episodes)
+
+        def video(seed: int, blocks: int) -> torch.Tensor:  # [blocks, 3, 29, H, W] in [-1, 1]
+            f = rollout_episode(seed, blocks, cfg.resolution).frames
+            return torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
+
+        t0 = time.perf_counter()
+        groups = []
+        for seed in range(first, first + n_fit):
+            v = video(seed, 3)[:, :, 1:]  # the 7 four-frame groups after each block's first frame
+            groups.append(v.unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
+        try:
+            code = fit_linear_code(torch.cat(groups))
+        except ValueError as exc:
+            raise TrainingUsageError(f"linear encoder: {exc}") from None
+        trained = cfg.resume or cfg.init is not None
+        old = copy.deepcopy(vae).eval() if trained else None
+        try:
+            install_linear_encoder(vae, code.to(vae.conv1.weight.device))
+        except ValueError as exc:
+            raise TrainingUsageError(f"linear encoder: {exc}") from None
+        r2 = None
+        if old is not None:
+            clips = torch.cat([video(seed, 1) for seed in range(first + n_fit, first + n_fit + 10)])
+            r2 = refit_decoder_input(vae, old, clips.to(vae.conv1.weight.device))
+        st["linear_encoder"] = {
+            "fit_seeds": [first, first + n_fit],
+            "decoder_warm_start_r2": r2,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        if (self.out / LATENTS).is_file():  # encoded by the old encoder
+            (self.out / LATENTS).unlink()
+        if cfg.episodes is not None:
+            st["next_seed"] = st["first_seed"]
+            st["episodes_seen"] = 0
+        self.log(
+            f"linear encoder: fitted on seeds {first}-{first + n_fit - 1} in {st['linear_encoder']['seconds']} s"
+            + (f"; decoder input refitted (R2 {r2:.2f})" if r2 is not None else "")
         )
 
     def _seeds_to_render(self) -> range | itertools.count:
