@@ -15,7 +15,11 @@ seeds 0..N):
    fitted on that VAE's latents: how much of the frame its encoder keeps;
 4. PCA at two other latent sizes, for comparison: 48 numbers per 8x8 patch (a Wan2.2-style VAE
    with one downsampling stage fewer) and 16 per 8x8 patch (the Wan2.1 VAE's size);
-5. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
+5. the closed-form linear code a ``tiny-8x`` encoder computes exactly
+   (:mod:`yume_env.train.linear_code`, ``yume-world train --linear-encoder``), fitted on the same
+   training seeds and read back by least squares: single frames (coded as a still group, as the
+   first latent of a stream is), 4-frame groups and still groups;
+6. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
    (frame size, pixels per latent, numbers per latent), each on frames rendered at its own size,
    with the latent grid and the DiT tokens per latent frame (2x2 patches) it gives.
 
@@ -134,6 +138,29 @@ def linear_decoder_psnr(z_train, x_train, z_test, x_test, p: int = P) -> float:
     return psnr(unpatch((b @ w).float().numpy(), x_test.shape, p), x_test)
 
 
+def linear_code_psnr(g_train: np.ndarray, x_test: np.ndarray, g_test: np.ndarray) -> dict[str, float]:
+    """Item 5: the tiny-8x linear code's read-back PSNR on single frames, groups and still groups."""
+    from yume_env.train.linear_code import fit_linear_code, linear_code_decode, linear_code_latents
+
+    def video(g):  # [N, 4, H, W, 3] -> [N, 3, 4, H, W]
+        return torch.from_numpy(g).permute(0, 4, 1, 2, 3)
+
+    code = fit_linear_code(video(g_train))
+    still = np.repeat(g_test[:, :1], 4, axis=1)
+    singles = np.repeat(x_test[:, None], 4, axis=1)
+    out = {}
+    for name, g in (
+        ("single_frames_db", singles),
+        ("four_frame_groups_db", g_test),
+        ("still_groups_db", still),
+    ):
+        back = linear_code_decode(code, linear_code_latents(code, video(g))).permute(0, 2, 3, 4, 1).numpy()
+        out[name] = psnr(
+            back[:, 0] if name == "single_frames_db" else back, x_test if name == "single_frames_db" else g
+        )
+    return out
+
+
 def candidate_bounds(train_seeds, test_seeds, rendered: dict) -> dict:
     """PCA figures, latent grid and DiT tokens per latent frame of every shape in :data:`CANDIDATES`
     (``rendered`` maps a resolution to its ``(x_train, g_train, x_test, g_test)``; filled as needed)."""
@@ -211,6 +238,7 @@ def main(argv=None) -> int:
             )
             for size, k in ((8, 48), (8, 16))
         },
+        "tiny_8x_linear_code": linear_code_psnr(g_train, x_test, g_test),
     }
     if args.candidates:
         rendered = {(96, 160): (x_train, g_train, x_test, g_test)}

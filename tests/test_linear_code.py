@@ -154,3 +154,12 @@ def test_trainer_linear_encoder_run(tmp_path):
     again = json.loads((out / "state.json").read_text())
     assert again["linear_encoder"] == state["linear_encoder"] and again["vae_step"] == 0
     assert (again["dit_step"], again["decoder_step"]) == (2, 2)
+
+
+def test_trainer_refuses_the_linear_encoder_for_other_shapes(tmp_path, capsys):
+    """The layout is checked before any episode is rendered; exit 2 names the option."""
+    args = ["--out", str(tmp_path / "run"), "--episodes", "1", "--blocks", "1", "--workers", "0"]
+    args += ["--no-progress", "--linear-encoder", "--resolution", "32x32", "--dit-steps", "0", *TOY_DIT]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "linear encoder: vae: the linear code needs the tiny-8x encoder" in err and "dim 16" in err

@@ -45,6 +45,7 @@ from yume_env.model.vae import LATENT_MEAN, LATENT_STD, WanVAE
 
 __all__ = [
     "LinearCode",
+    "check_layout",
     "fit_linear_code",
     "install_linear_encoder",
     "linear_code_decode",
@@ -167,7 +168,8 @@ def linear_code_decode(code: LinearCode, latents: Tensor) -> Tensor:
     return torch.stack(frames, 2).float()
 
 
-def _check_layout(vae: WanVAE) -> None:
+def check_layout(vae: WanVAE) -> None:
+    """Raise ``ValueError`` unless ``vae`` has the ``tiny-8x`` encoder layout the code is written for."""
     cfg = vae.config
     if (
         cfg.dim != 24
@@ -204,7 +206,7 @@ def install_linear_encoder(vae: WanVAE, code: LinearCode, offset: float = 1024.0
     channel (see the module docstring). ``offset`` is the constant the latent rides on, ``gain`` the
     norm's gain (SiLU is linear to 1e-12 above ``1.4 * gain``).
     """
-    _check_layout(vae)
+    check_layout(vae)
     enc = vae.encoder
     dev = vae.conv1.weight.device
     code = code.to(dev)

@@ -338,9 +338,18 @@ class Trainer:
         trained with ``--decoder-steps``.
         """
         from yume_env.train.data import rollout_episode
-        from yume_env.train.linear_code import fit_linear_code, install_linear_encoder, refit_decoder_input
+        from yume_env.train.linear_code import (
+            check_layout,
+            fit_linear_code,
+            install_linear_encoder,
+            refit_decoder_input,
+        )
 
         cfg, st, vae = self.cfg, self.state, self.model.vae
+        try:
+            check_layout(vae)
+        except ValueError as exc:
+            raise TrainingUsageError(f"linear encoder: {exc}") from None
         first = int(st["first_seed"])
         n_fit = max(1, cfg.linear_encoder_episodes)
 
@@ -359,10 +368,7 @@ class Trainer:
             raise TrainingUsageError(f"linear encoder: {exc}") from None
         trained = cfg.resume or cfg.init is not None
         old = copy.deepcopy(vae).eval() if trained else None
-        try:
-            install_linear_encoder(vae, code.to(vae.conv1.weight.device))
-        except ValueError as exc:
-            raise TrainingUsageError(f"linear encoder: {exc}") from None
+        install_linear_encoder(vae, code)
         r2 = None
         if old is not None:
             clips = torch.cat([video(seed, 1) for seed in range(first + n_fit, first + n_fit + 10)])
