@@ -149,15 +149,13 @@ def linear_code_psnr(g_train: np.ndarray, x_test: np.ndarray, g_test: np.ndarray
     still = np.repeat(g_test[:, :1], 4, axis=1)
     singles = np.repeat(x_test[:, None], 4, axis=1)
     out = {}
-    for name, g in (
-        ("single_frames_db", singles),
-        ("four_frame_groups_db", g_test),
-        ("still_groups_db", still),
+    for name, g, first_frame_only in (
+        ("single_frames_db", singles, True),
+        ("four_frame_groups_db", g_test, False),
+        ("still_groups_db", still, False),
     ):
         back = linear_code_decode(code, linear_code_latents(code, video(g))).permute(0, 2, 3, 4, 1).numpy()
-        out[name] = psnr(
-            back[:, 0] if name == "single_frames_db" else back, x_test if name == "single_frames_db" else g
-        )
+        out[name] = psnr(back[:, 0], x_test) if first_frame_only else psnr(back, g)
     return out
 
 
