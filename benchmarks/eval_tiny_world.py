@@ -22,7 +22,11 @@ Measured:
 3. Events: from the start frame, two still blocks with an event given in the first block, against
    two still blocks with no event; the documented effect is measured on the second block (mean
    brightness for "the lights go out" and "night falls", luminance contrast for "fog rolls in",
-   share of red pixels for "a red balloon appears"), for the model and for the ground truth.
+   colourfulness for "it starts to rain" (the overcast, duller light greys the scene), share of red
+   pixels for "a red balloon appears"), for the model and for the ground truth. An event counts as
+   *visible* on a seed when the model moves its measure the ground truth's way by at least half the
+   ground truth's change (event against no event, each world against its own control); the share
+   of seeds that only moved it the right way is reported next to it.
 
 Usage::
 
@@ -47,6 +51,7 @@ EVENTS = {
     "lights_out": ("the lights go out", "brightness", "mean brightness falls under 40% of before"),
     "night": ("night falls", "brightness", "much darker (dark sky, lit windows)"),
     "fog": ("fog rolls in", "contrast", "contrast drops"),
+    "rain": ("it starts to rain", "colour", "colours turn grey (overcast sky, duller light, streaks)"),
     "balloon": ("a red balloon appears", "red", "a red balloon appears ahead"),
 }
 
@@ -148,7 +153,23 @@ def red_share(frames: np.ndarray) -> float:
     return float(np.mean((r > 90) & (r > 1.8 * g) & (r > 1.8 * b)))
 
 
-MEASURES = {"brightness": brightness, "contrast": contrast, "red": red_share}
+def colourfulness(frames: np.ndarray) -> float:
+    """Mean chroma: the spread between each pixel's largest and smallest channel."""
+    f = frames.astype(np.float64)
+    return float((f.max(-1) - f.min(-1)).mean())
+
+
+MEASURES = {"brightness": brightness, "contrast": contrast, "colour": colourfulness, "red": red_share}
+
+VISIBLE_SHARE = 0.5  # an event is visible when the model shows at least this share of the true change
+
+
+def event_visible(model: float, model_control: float, truth: float, truth_control: float) -> bool:
+    """The model moved the measure the ground truth's way by at least ``VISIBLE_SHARE`` of its change."""
+    true_change = truth - truth_control
+    if true_change == 0:
+        return False
+    return bool((model - model_control) / true_change >= VISIBLE_SHARE)
 
 
 # ------------------------------------------------------------------------------------------ rollouts
@@ -378,6 +399,14 @@ def evaluate(
                     np.sign(ev["model"] - ev["model_control"]) == np.sign(ev["truth"] - ev["truth_control"])
                 )
             ),
+            "model_visible": float(
+                np.mean(
+                    [
+                        event_visible(*row)
+                        for row in zip(ev["model"], ev["model_control"], ev["truth"], ev["truth_control"])
+                    ]
+                )
+            ),
         }
     return result
 
@@ -426,8 +455,8 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         "| event | measure (2nd block) | model: no event -> event | ground truth: no event -> event "
-        "| model moved it the right way | documented effect |",
-        "|---|---|---|---|---|---|",
+        f"| visible (>= {VISIBLE_SHARE:.0%} of the true change) | moved it the right way | documented effect |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["events"].values():
         fmt = "{:.1%}" if r["measure"] == "red" else "{:.1f}"
@@ -436,6 +465,7 @@ def markdown(result: dict) -> str:
         )
         lines.append(
             f"| {r['text']} | {r['measure']} | {m0} -> {m1} (x{r['model_ratio']:.2f}) | {t0} -> {t1} "
+            f"| {100 * r.get('model_visible', float('nan')):.0f}% of seeds "
             f"| {100 * r['model_right_way']:.0f}% of seeds | {r['documented']} |"
         )
     return "\n".join(lines) + "\n"

@@ -108,3 +108,26 @@ def test_lights_out_darkens_the_world(worlds):
     _, dark = ev.run_pair(truth, world, state, start, [(0, 0, "the lights go out"), (0, 0, "")])
     # shipped model: 106 -> 19; random weights: 133 -> 133
     assert ev.brightness(dark[1]) < 0.6 * ev.brightness(control[1])
+
+
+def test_event_visibility_needs_half_the_true_change_the_right_way():
+    # brightness 100 -> 20 in the ground truth: the model must fall by at least 40
+    assert ev.event_visible(60.0, 100.0, 20.0, 100.0)
+    assert not ev.event_visible(70.0, 100.0, 20.0, 100.0)
+    assert not ev.event_visible(140.0, 100.0, 20.0, 100.0)  # the wrong way
+    assert ev.event_visible(0.02, 0.0, 0.03, 0.0)  # red share 0 -> 3%: 2% counts
+    assert not ev.event_visible(1.0, 0.0, 0.0, 0.0)  # no true change: nothing to show
+
+
+def test_rain_greys_the_ground_truth():
+    # the measure the evaluation uses for rain reads the procedural world's rain (chroma 27 -> 10 on seed 0)
+    penv = YumeProceduralEnv(resolution=(96, 160), frames_per_block=29, render_threads=1)
+    penv.reset(seed=0)
+    state = penv.snapshot()
+    measured = {}
+    for event in ("", "it starts to rain"):
+        penv.restore(state)
+        penv.step({"move": 0, "look": 0, "event": event})
+        obs, *_ = penv.step({"move": 0, "look": 0, "event": ""})
+        measured[event] = ev.colourfulness(obs)
+    assert measured["it starts to rain"] < 0.6 * measured[""]
