@@ -58,7 +58,8 @@ def test_script_format():
         parse_script("# nothing\n")
     with pytest.raises(ScriptError, match="line 1: look 'sideways'"):
         parse_script("W sideways")
-    assert len(DEMO_TOUR) == 6
+    assert len(DEMO_TOUR) == 8
+    assert {s.describe().split()[0] for s in DEMO_TOUR} >= {"W", "A", "D", "None"}
 
 
 def test_demo_writes_video_and_contact_sheet(tmp_path):

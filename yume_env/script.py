@@ -151,14 +151,17 @@ def parse_script(text: str) -> list[ScriptStep]:
     return steps
 
 
-#: The scripted tour of ``yume-world demo``: walk, look around, an event, turn back.
+#: The scripted tour of ``yume-world demo``. One block of each kind of action, then an event the tiny world shows on every held-out seed
+# (docs/tiny-world.md): forward, pan right and back, strafe left and right, tilt up and back.
 DEMO_TOUR: list[ScriptStep] = parse_script(
     """
     W     .
-    W     right
-    W+D   .      A red balloon appears.
+    None  right
+    None  left
+    A     .
+    D     .
     None  up
     None  down
-    W     left
+    None  .      The lights go out.
     """
 )
