@@ -19,7 +19,10 @@ seeds 0..N):
    (:mod:`yume_env.train.linear_code`, ``yume-world train --linear-encoder``), fitted on the same
    training seeds and read back by least squares: single frames (coded as a still group, as the
    first latent of a stream is), 4-frame groups and still groups;
-6. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
+6. the best linear decoder the Wan decoder's layout allows on that VAE's latents (3x3 neighbours;
+   a constant latent field must decode to a pattern that repeats every 2 pixels, see
+   :func:`decoder_class_linear_psnr`): how far a decoder of this architecture can read the code;
+7. with ``--candidates``: the same three PCA figures for candidate shapes of a new tiny preset
    (frame size, pixels per latent, numbers per latent), each on frames rendered at its own size,
    with the latent grid and the DiT tokens per latent frame (2x2 patches) it gives.
 
@@ -138,6 +141,52 @@ def linear_decoder_psnr(z_train, x_train, z_test, x_test, p: int = P) -> float:
     return psnr(unpatch((b @ w).float().numpy(), x_test.shape, p), x_test)
 
 
+def decoder_class_linear_psnr(z_train, x_train, z_test, x_test, p: int = P, period: int = 2) -> float:
+    """PSNR of the best linear decoder the Wan decoder's layout allows, from each latent and its 3x3
+    neighbours: like :func:`linear_decoder_psnr`, except that a constant latent field must decode to
+    a field that repeats every ``period`` pixels.
+
+    The decoder upsamples by nearest neighbour and then convolves, so it cannot tell the children of
+    a latent apart except through their neighbours; only its last step (12 channels to 2x2 pixels)
+    places numbers by position. Whatever its weights, a constant latent field gives a constant field
+    on that last grid: a pattern that repeats every two pixels. Each pixel is a position-specific
+    map of the neighbours' differences from the centre plus a map of the centre that is shared by
+    all pixels at the same position modulo ``period``. Solved per class by eliminating the
+    position-specific weights from the normal equations.
+    """
+    lam = 1e-3
+
+    def parts(z):
+        f = neighbourhood(z).double()
+        c = z.shape[1]
+        centre = f[:, 4 * c : 5 * c]
+        diffs = torch.cat([f[:, k * c : (k + 1) * c] - centre for k in range(9) if k != 4], 1)
+        return diffs, torch.cat([centre, torch.ones(len(f), 1, dtype=torch.double)], 1)
+
+    d_tr, s_tr = parts(z_train)
+    d_te, s_te = parts(z_test)
+    y = torch.from_numpy(patches(x_train, p)).double().reshape(len(d_tr), p, p, 3)
+    a = d_tr.T @ d_tr + lam * torch.eye(d_tr.shape[1], dtype=torch.double)
+    b = d_tr.T @ s_tr
+    c = s_tr.T @ s_tr + lam * torch.eye(s_tr.shape[1], dtype=torch.double)
+    a_inv_b = torch.linalg.solve(a, b)
+    out = torch.zeros(len(d_te), p, p, 3, dtype=torch.double)
+    for ry in range(period):
+        for rx in range(period):
+            ys = y[:, ry::period, rx::period].reshape(len(d_tr), -1, 3)  # the class's pixels
+            n = ys.shape[1]
+            dy = torch.einsum("nf,npc->fpc", d_tr, ys)  # D^T y_p
+            sy = torch.einsum("nf,npc->fpc", s_tr, ys)  # S^T y_p
+            a_inv_dy = torch.linalg.solve(a, dy.reshape(len(a), -1)).reshape(dy.shape)
+            lhs = n * (c - b.T @ a_inv_b)
+            rhs = (sy - torch.einsum("fg,fpc->gpc", b, a_inv_dy)).sum(1)
+            shared = torch.linalg.solve(lhs, rhs)  # [49, 3]
+            w = a_inv_dy - torch.einsum("fg,gc->fc", a_inv_b, shared)[:, None]  # [384, n, 3]
+            pred = torch.einsum("nf,fpc->npc", d_te, w) + (s_te @ shared)[:, None]
+            out[:, ry::period, rx::period] = pred.reshape(len(d_te), p // period, p // period, 3)
+    return psnr(unpatch(out.reshape(len(d_te), -1).float().numpy(), x_test.shape, p), x_test)
+
+
 def linear_code_psnr(g_train: np.ndarray, x_test: np.ndarray, g_test: np.ndarray) -> dict[str, float]:
     """Item 5: the tiny-8x linear code's read-back PSNR on single frames, groups and still groups."""
     from yume_env.train.linear_code import fit_linear_code, linear_code_decode, linear_code_latents
@@ -227,6 +276,9 @@ def main(argv=None) -> int:
         "vae_checkpoint": str(args.checkpoint),
         "vae_pixels_per_latent": stride,
         "linear_decoder_on_vae_latents_db": linear_decoder_psnr(z_train, x_train, z_test, x_test, stride),
+        "decoder_layout_linear_on_vae_latents_db": decoder_class_linear_psnr(
+            z_train, x_train, z_test, x_test, stride
+        ),
         "pca_other_latent_sizes": {
             f"{k} per {size}x{size}": dict(
                 zip(
