@@ -145,6 +145,8 @@ def test_trainer_linear_encoder_run(tmp_path):
     state = json.loads((out / "state.json").read_text())
     assert state["vae_step"] == 0 and state["dit_step"] == 1 and state["decoder_step"] == 1
     assert state["linear_encoder"]["fit_seeds"] == [100_000, 100_030]
+    std = np.array(state["linear_encoder"]["code_std"])  # the spectrum the loss weights come from
+    assert std.shape == (48,) and (std > 0).all() and (np.diff(std) <= 1e-6).all()
     assert state["linear_encoder"]["decoder_warm_start_r2"] is None  # a new run has no decoder to keep
     from yume_env.model.pipeline import load_checkpoint
 
@@ -154,6 +156,34 @@ def test_trainer_linear_encoder_run(tmp_path):
     again = json.loads((out / "state.json").read_text())
     assert again["linear_encoder"] == state["linear_encoder"] and again["vae_step"] == 0
     assert (again["dit_step"], again["decoder_step"]) == (2, 2)
+    # a run installed before the spectrum was recorded fits it again, deterministically
+    del again["linear_encoder"]["code_std"]
+    (out / "state.json").write_text(json.dumps(again))
+    weighted = [
+        *args,
+        "--resume",
+        "--dit-steps",
+        "3",
+        "--decoder-steps",
+        "2",
+        "--dit-loss-weights",
+        "code-variance",
+    ]
+    assert cli.main(weighted) == 0
+    third = json.loads((out / "state.json").read_text())
+    assert (
+        third["dit_step"] == 3 and third["linear_encoder"]["code_std"] == state["linear_encoder"]["code_std"]
+    )
+    assert third["runs"][-1]["config"]["dit_loss_weights"] == "code-variance"
+
+
+def test_trainer_refuses_code_variance_weights_without_the_linear_encoder(tmp_path, capsys):
+    args = ["--out", str(tmp_path / "run"), "--episodes", "1", "--blocks", "1", "--workers", "0"]
+    args += ["--no-progress", "--vae-steps", "0", "--dit-loss-weights", "code-variance", *TOY_DIT]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "dit loss weights: got 'code-variance'" in err and "--linear-encoder" in err
+    assert not (tmp_path / "run" / "state.json").exists()
 
 
 def test_trainer_refuses_the_linear_encoder_for_other_shapes(tmp_path, capsys):

@@ -357,3 +357,27 @@ def test_own_history_regenerates_only_the_newest_block(toy_model):
     with pytest.raises(ValueError, match="previous_contexts"):
         with_own_history(dit, replace(batch, previous_contexts=None), np.random.default_rng(7), 0.5)
     dit.eval()
+
+
+def test_flow_loss_channel_weights_weigh_each_channel(toy_model):
+    """``channel_weights`` scales each latent channel's share of the MSE; all ones is the plain MSE."""
+    from yume_env.train.dit_train import FlowConfig
+
+    store = LatentStore()
+    gen = torch.Generator().manual_seed(0)
+    store.add(torch.randn(48, 5, 2, 2, generator=gen), torch.randn(2, 48, 8, 2, 2, generator=gen), ["a"] * 2, 0)
+    contexts = [c.clone() for c in toy_model.encode_text(store.captions)]
+    batch = store.sample(np.random.default_rng(0), 2, contexts, max_history_blocks=1)
+
+    def loss(weights):
+        cfg = FlowConfig(channel_weights=None if weights is None else tuple(float(w) for w in weights))
+        with torch.no_grad():
+            return flow_matching_loss(toy_model.dit, batch, np.random.default_rng(3), cfg)[0].item()
+
+    ones, first, second = np.ones(48), np.zeros(48), np.zeros(48)
+    first[0], second[1] = 48.0, 48.0  # all the weight on channel 0 (resp. 1): that channel's MSE
+    assert loss(ones) == pytest.approx(loss(None), rel=1e-6)
+    assert loss((first + second) / 2) == pytest.approx((loss(first) + loss(second)) / 2, rel=1e-5)
+    assert loss(first) != pytest.approx(loss(second), rel=1e-3)
+    with pytest.raises(ValueError, match="channel_weights: got 3 weights"):
+        loss(np.ones(3))

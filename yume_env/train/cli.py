@@ -175,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sample of it, so it learns to recover from its own output in long rollouts "
         "(default 0; costs up to 1.7x the step time at 0.5)",
     )
+    g.add_argument(
+        "--dit-loss-weights",
+        choices=["uniform", "code-variance"],
+        default="uniform",
+        help="uniform (default), or code-variance with --linear-encoder: each latent channel's loss "
+        "weighed by its variance before whitening (its share of the picture)",
+    )
     g = p.add_argument_group("architecture (new runs only; default: the tiny preset)")
     g.add_argument(
         "--preset",
@@ -242,6 +249,7 @@ def config_from_args(args: argparse.Namespace):
         max_history_blocks=args.max_history_blocks,
         history_noise=args.history_noise,
         self_history=args.self_history,
+        dit_loss_weights=args.dit_loss_weights,
         checkpoint_every=args.checkpoint_every,
         log_every=max(1, args.log_every),
         save_latents=not args.no_latent_cache,

@@ -116,6 +116,9 @@ class TrainConfig:
     max_history_blocks: int | None = None
     history_noise: float = 0.05  # largest std of the Gaussian noise on history blocks
     self_history: float = 0.0  # share of samples whose newest history block is the model's own
+    # "uniform", or "code-variance" (closed-form encoder only): weigh each latent channel's MSE by
+    # the variance the code had before whitening, i.e. by what it contributes to the picture
+    dit_loss_weights: str = "uniform"
     # bookkeeping
     checkpoint_every: float = 600.0
     log_every: int = 25
@@ -309,6 +312,11 @@ class Trainer:
                 # the rendered episodes are not kept: render the same finite data set again
                 self.state["next_seed"] = self.state["first_seed"]
                 self.state["episodes_seen"] = 0
+        if cfg.dit_loss_weights != "uniform" and not (cfg.linear_encoder or self.state.get("linear_encoder")):
+            raise TrainingUsageError(
+                f"dit loss weights: got {cfg.dit_loss_weights!r} for a run without the closed-form "
+                "encoder; accepted: 'uniform', or 'code-variance' with --linear-encoder"
+            )
         if cfg.linear_encoder and not self.state.get("linear_encoder"):
             self._install_linear_encoder()
         if self.state["phase"] == "vae" and (
@@ -338,12 +346,7 @@ class Trainer:
         trained with ``--decoder-steps``.
         """
         from yume_env.train.data import rollout_episode
-        from yume_env.train.linear_code import (
-            check_layout,
-            fit_linear_code,
-            install_linear_encoder,
-            refit_decoder_input,
-        )
+        from yume_env.train.linear_code import check_layout, install_linear_encoder, refit_decoder_input
 
         cfg, st, vae = self.cfg, self.state, self.model.vae
         try:
@@ -358,14 +361,7 @@ class Trainer:
             return torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
 
         t0 = time.perf_counter()
-        groups = []
-        for seed in range(first, first + n_fit):
-            v = video(seed, 3)[:, :, 1:]  # the 7 four-frame groups after each block's first frame
-            groups.append(v.unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
-        try:
-            code = fit_linear_code(torch.cat(groups))
-        except ValueError as exc:
-            raise TrainingUsageError(f"linear encoder: {exc}") from None
+        code = self._fit_linear_code(first, n_fit)
         trained = cfg.resume or cfg.init is not None
         old = copy.deepcopy(vae).eval() if trained else None
         install_linear_encoder(vae, code)
@@ -377,6 +373,7 @@ class Trainer:
             "fit_seeds": [first, first + n_fit],
             "decoder_warm_start_r2": r2,
             "seconds": round(time.perf_counter() - t0, 1),
+            "code_std": [round(float(x), 6) for x in code.scale],
         }
         if (self.out / LATENTS).is_file():  # encoded by the old encoder
             (self.out / LATENTS).unlink()
@@ -387,6 +384,33 @@ class Trainer:
             f"linear encoder: fitted on seeds {first}-{first + n_fit - 1} in {st['linear_encoder']['seconds']} s"
             + (f"; decoder input refitted (R2 {r2:.2f})" if r2 is not None else "")
         )
+
+    def _fit_linear_code(self, first: int, n_fit: int):
+        """The closed-form code fitted on the 3-block episodes of seeds ``first .. first + n_fit - 1``
+        (deterministic: a run fits the same code again from its state)."""
+        from yume_env.train.data import rollout_episode
+        from yume_env.train.linear_code import fit_linear_code
+
+        groups = []
+        for seed in range(first, first + n_fit):
+            f = rollout_episode(seed, 3, self.cfg.resolution).frames[:, 1:]  # 7 four-frame groups a block
+            v = torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
+            groups.append(v.unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
+        try:
+            return fit_linear_code(torch.cat(groups))
+        except ValueError as exc:
+            raise TrainingUsageError(f"linear encoder: {exc}") from None
+
+    def _dit_channel_weights(self) -> tuple[float, ...] | None:
+        """Per-channel weights of the transformer's loss for ``cfg.dit_loss_weights`` (mean 1)."""
+        if self.cfg.dit_loss_weights == "uniform":
+            return None
+        info = self.state["linear_encoder"]  # setup() refused runs without it
+        if "code_std" not in info:  # installed before the spectrum was recorded: fit it again
+            first, end = info["fit_seeds"]
+            info["code_std"] = [round(float(x), 6) for x in self._fit_linear_code(first, end - first).scale]
+        var = np.square(np.asarray(info["code_std"], dtype=np.float64))
+        return tuple(float(x) for x in var * len(var) / var.sum())
 
     def _seeds_to_render(self) -> range | itertools.count:
         """Seeds of the episodes still to render: from ``next_seed`` to the ``episodes`` total, or on."""
@@ -631,7 +655,11 @@ class Trainer:
         if len(self.store) == 0:
             raise TrainingError("data: no episodes available for the transformer")
         m.dit.train()
-        flow = FlowConfig(history_noise=cfg.history_noise, self_history_rate=cfg.self_history)
+        flow = FlowConfig(
+            history_noise=cfg.history_noise,
+            self_history_rate=cfg.self_history,
+            channel_weights=self._dit_channel_weights(),
+        )
         val = self._dit_validation_set() if cfg.val_every else []
         st.setdefault("dit_val", [])
         timer = _Timer(cfg.dit_time)
