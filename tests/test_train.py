@@ -365,7 +365,9 @@ def test_flow_loss_channel_weights_weigh_each_channel(toy_model):
 
     store = LatentStore()
     gen = torch.Generator().manual_seed(0)
-    store.add(torch.randn(48, 5, 2, 2, generator=gen), torch.randn(2, 48, 8, 2, 2, generator=gen), ["a"] * 2, 0)
+    store.add(
+        torch.randn(48, 5, 2, 2, generator=gen), torch.randn(2, 48, 8, 2, 2, generator=gen), ["a"] * 2, 0
+    )
     contexts = [c.clone() for c in toy_model.encode_text(store.captions)]
     batch = store.sample(np.random.default_rng(0), 2, contexts, max_history_blocks=1)
 
