@@ -9,7 +9,8 @@ picture. This script refits that code (deterministic: seeds 100000-100029, 3 blo
 trainer does) for each channel's standard deviation before whitening, then measures on held-out
 episodes (seeds below the training range, every block, each at every sampler level, fixed noise)
 the transformer's velocity MSE and x0 MSE per channel, and the x0 MSE weighted by each channel's
-share of the variance (what the decoded picture feels). CPU, one thread, about two minutes.
+share of the variance (what the decoded picture feels); next to it, the same for a model that
+repeats the newest history latent. CPU, one thread, about two minutes.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def code_scale(episodes: int = 30) -> np.ndarray:
 
 
 @torch.no_grad()
-def channel_errors(checkpoint: Path, episodes: int) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """Per-channel velocity MSE and x0 MSE over held-out blocks and the sampler's levels."""
+def channel_errors(checkpoint: Path, episodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """Per-channel velocity MSE and x0 MSE over held-out blocks and the sampler's levels, and the
+    x0 MSE of repeating the newest history latent (a model that only copies the past)."""
     from yume_env.model.pipeline import load_checkpoint
     from yume_env.train.data import encode_episode, rollout_episode
     from yume_env.train.dit_train import FlowConfig
@@ -48,7 +50,7 @@ def channel_errors(checkpoint: Path, episodes: int) -> tuple[np.ndarray, np.ndar
     dit = model.dit.eval()
     levels = [float(s) for s in FlowConfig().sampler_levels()]
     gen = torch.Generator().manual_seed(0)
-    velocity, x0_err = [], []
+    velocity, x0_err, copy_err = [], [], []
     for i in range(episodes):
         ep = rollout_episode(100_000 - 2 - i, 8, (96, 160))
         start, blocks, captions = encode_episode(
@@ -57,6 +59,7 @@ def channel_errors(checkpoint: Path, episodes: int) -> tuple[np.ndarray, np.ndar
         for k, target in enumerate(blocks):
             history = torch.cat([start, *blocks[:k]], dim=1)
             x0 = target[None].float()
+            copy_err.append((history[None, :, -1:].float() - x0).square().mean((0, 2, 3, 4)).numpy())
             prepared = dit.prepare([history], model.encode_text([captions[k]]), tuple(x0.shape[-2:]))
             for s in levels:
                 noise = torch.randn(x0.shape, generator=gen)
@@ -64,7 +67,7 @@ def channel_errors(checkpoint: Path, episodes: int) -> tuple[np.ndarray, np.ndar
                 v = dit.denoise(prepared, xt, torch.tensor([s * 1000.0]))
                 velocity.append((v - (noise - x0)).square().mean((0, 2, 3, 4)).numpy())
                 x0_err.append((xt - s * v - x0).square().mean((0, 2, 3, 4)).numpy())
-    return np.mean(velocity, 0), np.mean(x0_err, 0), levels
+    return np.mean(velocity, 0), np.mean(x0_err, 0), np.mean(copy_err, 0), levels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     sigma = code_scale()
-    velocity, x0_err, levels = channel_errors(args.checkpoint, args.episodes)
+    velocity, x0_err, copy_err, levels = channel_errors(args.checkpoint, args.episodes)
     share = sigma**2 / (sigma**2).sum()
     result = {
         "checkpoint": str(args.checkpoint),
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         "x0_mse_variance_weighted": float((share * x0_err).sum()),
         "x0_mse_first_8": float(x0_err[:8].mean()),
         "x0_mse_last_16": float(x0_err[-16:].mean()),
+        "repeat_newest_latent_mse_per_channel": copy_err.round(4).tolist(),
+        "repeat_newest_latent_mse": float(copy_err.mean()),
+        "repeat_newest_latent_mse_variance_weighted": float((share * copy_err).sum()),
         "seconds": time.perf_counter() - t0,
         "command": "python benchmarks/dit_channel_loss.py --checkpoint "
         + f"{args.checkpoint}"
