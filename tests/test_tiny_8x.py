@@ -110,13 +110,18 @@ def test_trainer_preset_new_run_and_resume(tmp_path, capsys):
     assert exc.value.code == 2 and "--preset" in capsys.readouterr().err
 
 
-def test_committed_run_folder_loads_and_resumes(tmp_path):
-    """The tiny-8x run folder in the repository loads (strict key check) and the trainer continues
-    it from a copy, at the run's resolution, as docs/tiny-world.md says."""
+@pytest.mark.parametrize(
+    ("folder", "extra"),
+    [("tiny-8x-run", []), ("tiny-8x-lin", ["--dit-loss-weights", "code-variance"])],
+)
+def test_committed_run_folder_loads_and_resumes(tmp_path, folder, extra):
+    """The tiny-8x run folders in the repository load (strict key check) and the trainer continues
+    them from a copy, at the run's resolution, as docs/tiny-world.md says (tiny-8x-lin: the
+    closed-form encoder, with the loss weights it was trained with)."""
     import shutil
     from pathlib import Path
 
-    committed = Path(__file__).resolve().parent.parent / "checkpoints" / "tiny-8x-run"
+    committed = Path(__file__).resolve().parent.parent / "checkpoints" / folder
     model = load_checkpoint(committed / "checkpoint", "cpu")
     assert (
         model.preset.name == "tiny-8x" and model.preset.vae == TINY_8X.vae and model.preset.dit == TINY_8X.dit
@@ -130,8 +135,11 @@ def test_committed_run_folder_loads_and_resumes(tmp_path):
     steps = state["dit_step"] + 1
     args = ["--out", str(run), "--resume", "--episodes", "1", "--blocks", "2", "--workers", "0"]
     args += ["--vae-steps", str(state["vae_step"]), "--dit-steps", str(steps), "--batch", "1"]
-    assert cli.main([*args, "--no-progress", "--no-latent-cache"]) == 0
+    assert cli.main([*args, "--no-progress", "--no-latent-cache", *extra]) == 0
     resumed = json.loads((run / "state.json").read_text())
     assert (resumed["vae_step"], resumed["dit_step"]) == (state["vae_step"], steps)
     assert resumed["runs"][-1]["config"]["resolution"] == [96, 160]
     assert len(resumed["losses"]["dit"]) >= len(state["losses"]["dit"])
+    if folder == "tiny-8x-lin":
+        assert resumed["linear_encoder"]["code_std"] == state["linear_encoder"]["code_std"]
+        assert float(model.vae.encoder.head[0].gamma.abs().max()) == 20.0  # the installed code
