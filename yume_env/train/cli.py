@@ -34,6 +34,14 @@ EXAMPLES = """examples:
   yume-world train --out runs/tiny-8x --resume --workers 0 --encode-workers 2 --episodes 920 \\
       --vae-steps 4000 --dit-steps 20000 --batch 16
 
+  # continue the committed closed-form tiny-8x run, its loss weighed by the code's variance
+  cp -r checkpoints/tiny-8x-lin runs/tiny-8x
+  yume-world train --out runs/tiny-8x --resume --threads 2 --workers 0 --episodes 160 \\
+      --vae-steps 6287 --dit-steps 30000 --batch 16 --ema 0.998 --dit-loss-weights code-variance
+
+  # stopping: Ctrl-C, or `kill PID` (SIGTERM) for a run in the background (a background job of a
+  # script ignores SIGINT); both save a checkpoint first
+
   # train on a GPU with rendering in 12 worker processes, then write a small shippable copy
   yume-world train --out runs/gpu --device cuda --workers 12 --episodes 0 --vae-time 120 \\
       --dit-time 200 --batch 64 --export runs/gpu/export
