@@ -16,26 +16,20 @@ repeats the newest history latent. CPU, one thread, about two minutes.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import report
 
 
 def code_scale(episodes: int = 30) -> np.ndarray:
     """Standard deviation of each principal component of the closed-form code, as the trainer fits it."""
-    from yume_env.train.data import rollout_episode
-    from yume_env.train.linear_code import fit_linear_code
+    from yume_env.train.linear_code import fit_linear_code_on_seeds
 
-    groups = []
-    for seed in range(100_000, 100_000 + episodes):
-        f = rollout_episode(seed, 3, (96, 160)).frames
-        v = torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
-        groups.append(v[:, :, 1:].unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
-    return fit_linear_code(torch.cat(groups)).scale.numpy()
+    return fit_linear_code_on_seeds(range(100_000, 100_000 + episodes), (96, 160)).scale.numpy()
 
 
 @torch.no_grad()
@@ -105,12 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --episodes {args.episodes}" if args.episodes != 3 else "")
         + (f" --json {args.json}" if args.json else ""),
     }
-    for k, v in result.items():
-        if not isinstance(v, list):
-            print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}", file=sys.stderr)
+    report(result, args.json, digits=3, lists=False)
     return 0
 
 

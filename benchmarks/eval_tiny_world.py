@@ -465,7 +465,7 @@ def markdown(result: dict) -> str:
         )
         lines.append(
             f"| {r['text']} | {r['measure']} | {m0} -> {m1} (x{r['model_ratio']:.2f}) | {t0} -> {t1} "
-            f"| {100 * r.get('model_visible', float('nan')):.0f}% of seeds "
+            f"| {100 * r['model_visible']:.0f}% of seeds "
             f"| {100 * r['model_right_way']:.0f}% of seeds | {r['documented']} |"
         )
     return "\n".join(lines) + "\n"

@@ -32,13 +32,13 @@ CPU only; about two minutes on two cores (``--candidates`` adds about three).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from report import report
 
 from yume_env.model.pipeline import TINY_CHECKPOINT, load_checkpoint
 from yume_env.train.data import rollout_episode
@@ -300,11 +300,7 @@ def main(argv=None) -> int:
         + (f" --checkpoint {args.checkpoint}" if args.checkpoint != TINY_CHECKPOINT else "")
         + (f" --json {args.json}" if args.json else "")
     )
-    for k, v in result.items():
-        print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}", file=sys.stderr)
+    report(result, args.json)
     return 0
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "LinearCode",
     "check_layout",
     "fit_linear_code",
+    "fit_linear_code_on_seeds",
     "install_linear_encoder",
     "linear_code_decode",
     "linear_code_latents",
@@ -142,6 +143,20 @@ def fit_linear_code(groups: Tensor, z_dim: int = 48) -> LinearCode:
         raise ValueError(f"groups: need more than 192 latent positions to fit the code, got {len(vectors)}")
     mean, basis, var = _leading(vectors, z_dim)
     return LinearCode(stage0, mean, basis, var.sqrt())
+
+
+def fit_linear_code_on_seeds(seeds: range, resolution: tuple[int, int], z_dim: int = 48) -> LinearCode:
+    """:func:`fit_linear_code` on the procedural world's 3-block episodes of ``seeds``: the seven
+    4-frame groups after each block's first frame. What ``yume-world train --linear-encoder``
+    installs; deterministic, so a run or a benchmark can fit the same code again from the seeds."""
+    from yume_env.train.data import rollout_episode
+
+    groups = []
+    for seed in seeds:
+        f = rollout_episode(seed, 3, resolution).frames[:, 1:]  # [3, 28, H, W, 3]
+        v = torch.from_numpy(f.astype("float32") / 127.5 - 1).permute(0, 4, 1, 2, 3)
+        groups.append(v.unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
+    return fit_linear_code(torch.cat(groups), z_dim)
 
 
 def linear_code_latents(code: LinearCode, groups: Tensor) -> Tensor:

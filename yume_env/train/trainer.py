@@ -373,7 +373,7 @@ class Trainer:
             "fit_seeds": [first, first + n_fit],
             "decoder_warm_start_r2": r2,
             "seconds": round(time.perf_counter() - t0, 1),
-            "code_std": [round(float(x), 6) for x in code.scale],
+            "code_std": _spectrum(code),
         }
         if (self.out / LATENTS).is_file():  # encoded by the old encoder
             (self.out / LATENTS).unlink()
@@ -386,18 +386,11 @@ class Trainer:
         )
 
     def _fit_linear_code(self, first: int, n_fit: int):
-        """The closed-form code fitted on the 3-block episodes of seeds ``first .. first + n_fit - 1``
-        (deterministic: a run fits the same code again from its state)."""
-        from yume_env.train.data import rollout_episode
-        from yume_env.train.linear_code import fit_linear_code
+        """The closed-form code of seeds ``first .. first + n_fit - 1`` (the same code every time)."""
+        from yume_env.train.linear_code import fit_linear_code_on_seeds
 
-        groups = []
-        for seed in range(first, first + n_fit):
-            f = rollout_episode(seed, 3, self.cfg.resolution).frames[:, 1:]  # 7 four-frame groups a block
-            v = torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
-            groups.append(v.unflatten(2, (7, 4)).permute(0, 2, 1, 3, 4, 5).flatten(0, 1))
         try:
-            return fit_linear_code(torch.cat(groups))
+            return fit_linear_code_on_seeds(range(first, first + n_fit), self.cfg.resolution)
         except ValueError as exc:
             raise TrainingUsageError(f"linear encoder: {exc}") from None
 
@@ -408,7 +401,7 @@ class Trainer:
         info = self.state["linear_encoder"]  # setup() refused runs without it
         if "code_std" not in info:  # installed before the spectrum was recorded: fit it again
             first, end = info["fit_seeds"]
-            info["code_std"] = [round(float(x), 6) for x in self._fit_linear_code(first, end - first).scale]
+            info["code_std"] = _spectrum(self._fit_linear_code(first, end - first))
         var = np.square(np.asarray(info["code_std"], dtype=np.float64))
         return tuple(float(x) for x in var * len(var) / var.sum())
 
@@ -843,6 +836,11 @@ class Trainer:
             "seconds": st["seconds"],
             "checkpoint": str(self.out / CHECKPOINT_DIR),
         }
+
+
+def _spectrum(code) -> list[float]:
+    """The code's per-channel standard deviation before whitening, as ``state.json`` keeps it."""
+    return [round(float(x), 6) for x in code.scale]
 
 
 def _jsonable(cfg: TrainConfig) -> dict:
