@@ -14,6 +14,7 @@ from yume_env.model.vae import WanVAE
 from yume_env.train import cli
 from yume_env.train.data import rollout_episode
 from yume_env.train.linear_code import (
+    LinearCodeEncoder,
     fit_linear_code,
     install_linear_encoder,
     linear_code_decode,
@@ -79,6 +80,24 @@ def test_installed_encoder_computes_the_code(fitted):
         assert float((half.encode(held_out)[0] - z).abs().max()) < 0.2
 
 
+def test_code_encoder_gives_the_installed_encoders_latents(fitted):
+    """LinearCodeEncoder (what the trainer encodes episodes with) has vae.encode's interface and
+    numbers: a block, a still start clip of 17 frames, several streams at once."""
+    code, vae, held_out = fitted
+    direct = LinearCodeEncoder(code)
+    start = held_out[:, :, :1].repeat(1, 1, 17, 1, 1)
+    for video in (held_out, start, torch.cat([held_out, _video(8, 1)])):
+        with torch.no_grad():
+            want = vae.encode(video)
+        got = direct.encode(video)
+        assert got.shape == want.shape and got.dtype == torch.float32
+        assert float((got - want).abs().max()) < 0.05
+    with pytest.raises(
+        ValueError, match=r"video: expected \[N, 3, 1 \+ 4k, H, W\], got \(1, 3, 28, 32, 48\)"
+    ):
+        direct.encode(held_out[:, :, 1:])
+
+
 def test_a_still_clip_gives_one_latent_repeated(fitted):
     _, vae, held_out = fitted
     still = held_out[:, :, :1].repeat(1, 1, 9, 1, 1)
@@ -134,7 +153,7 @@ def test_refit_decoder_input_brings_back_the_old_latents(fitted):
     assert gap(new) < 0.5 * before
 
 
-def test_trainer_linear_encoder_run(tmp_path):
+def test_trainer_linear_encoder_run(tmp_path, capsys):
     """--linear-encoder fits and installs the code once, skips the VAE phase, trains the decoder
     and the transformer on the new latents, and a resume keeps the code."""
     out = tmp_path / "run"
@@ -142,6 +161,8 @@ def test_trainer_linear_encoder_run(tmp_path):
     args += ["--batch", "2", "--decoder-batch", "1", "--log-every", "1", "--vae-steps", "50"]
     first = [*args, "--preset", "tiny-8x", "--resolution", "32x48", "--linear-encoder", "--dit-steps", "1"]
     assert cli.main([*first, "--decoder-steps", "1", *TOY_DIT]) == 0
+    # the transformer's episodes were encoded by the code directly, checked against the VAE first
+    assert "linear encoder: episodes encoded by the code directly" in capsys.readouterr().err
     state = json.loads((out / "state.json").read_text())
     assert state["vae_step"] == 0 and state["dit_step"] == 1 and state["decoder_step"] == 1
     assert state["linear_encoder"]["fit_seeds"] == [100_000, 100_030]
@@ -175,6 +196,17 @@ def test_trainer_linear_encoder_run(tmp_path):
         third["dit_step"] == 3 and third["linear_encoder"]["code_std"] == state["linear_encoder"]["code_std"]
     )
     assert third["runs"][-1]["config"]["dit_loss_weights"] == "code-variance"
+    # an encoder that no longer computes the code (changed after it was installed): the VAE encodes
+    vae_file = out / "checkpoint" / "Wan2.2_VAE.pth"
+    weights = torch.load(vae_file, map_location="cpu")
+    key = next(k for k in weights if k.startswith("encoder.conv1") and k.endswith("weight"))
+    weights[key] = weights[key] * 1.5
+    torch.save(weights, vae_file)
+    (out / "latents.pt").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert cli.main([*weighted[:-2], "--dit-steps", "4"]) == 0
+    log = capsys.readouterr().err
+    assert "rms off the VAE's; encoding with the VAE" in log and "encoded by the code directly" not in log
 
 
 def test_trainer_refuses_code_variance_weights_without_the_linear_encoder(tmp_path, capsys):

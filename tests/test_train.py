@@ -254,7 +254,7 @@ def test_workers_encode_like_the_trainer(toy_model):
     vae = toy_model.vae
     state = {k: v.detach().clone() for k, v in vae.state_dict().items()}
     source = EpisodeSource(
-        [7], num_blocks=2, resolution=(32, 32), workers=1, encoder=(vae.config, state, True)
+        [7], num_blocks=2, resolution=(32, 32), workers=1, encoder=((vae.config, state), True)
     )
     try:
         (item,) = source.take(1)
@@ -268,7 +268,7 @@ def test_workers_encode_like_the_trainer(toy_model):
         torch.testing.assert_close(b0, b1, atol=1e-5, rtol=1e-5)
     assert not torch.equal(item.parts[0][1], item.parts[1][1])  # the mirror image is its own encoding
     with pytest.raises(ValueError, match="workers"):
-        EpisodeSource([1], workers=0, encoder=(vae.config, state, True))
+        EpisodeSource([1], workers=0, encoder=((vae.config, state), True))
 
 
 def test_reverse_look_reverses_every_camera_move():

@@ -209,8 +209,9 @@ class EncodedEpisode:
 
 @torch.no_grad()
 def encode_episode(vae, ep: Episode, mirror: bool = True, device=None) -> EncodedEpisode:
-    """``ep`` (and its left-right mirror image) encoded by ``vae``: the start image as a static
-    17-frame clip (five latents, as YumeWorld-v0 encodes a start image) and every block on its own."""
+    """``ep`` (and its left-right mirror image) encoded by ``vae`` (anything with the VAE's ``encode``):
+    the start image as a static 17-frame clip (five latents, as YumeWorld-v0 encodes a start image)
+    and every block on its own."""
     parts = []
     for e in (ep, mirror_episode(ep)) if mirror else (ep,):
         start = to_video(np.repeat(e.start[None], IMAGE_FRAMES, axis=0)[None], device)
@@ -219,7 +220,7 @@ def encode_episode(vae, ep: Episode, mirror: bool = True, device=None) -> Encode
 
 
 _WORKER_ENV = None
-_WORKER_VAE = None  # (vae, mirror) when the workers also encode
+_WORKER_VAE = None  # (encoder, mirror) when the workers also encode
 
 
 def _worker_init(encoder: tuple | None = None) -> None:
@@ -227,12 +228,15 @@ def _worker_init(encoder: tuple | None = None) -> None:
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     if encoder is not None:
-        from yume_env.model.vae import WanVAE
+        spec, mirror = encoder
+        if isinstance(spec, tuple):  # (vae_config, vae_state_dict): a VAE built in the worker
+            from yume_env.model.vae import WanVAE
 
-        config, state, mirror = encoder
-        vae = WanVAE(config)
-        vae.load_state_dict(state)
-        _WORKER_VAE = (vae.eval(), mirror)
+            config, state = spec
+            spec = WanVAE(config)
+            spec.load_state_dict(state)
+            spec.eval()
+        _WORKER_VAE = (spec, mirror)
 
 
 def _worker_rollout(args: tuple) -> Episode | EncodedEpisode:
@@ -257,9 +261,11 @@ class EpisodeSource:
     for ``n``. Workers keep at most ``2 * workers`` episodes in flight, so memory stays bounded by what
     the trainer has collected.
 
-    With ``encoder = (vae_config, vae_state_dict, mirror)`` the workers also encode each episode
-    (:func:`encode_episode`) and deliver :class:`EncodedEpisode` items: on a machine without a GPU
-    this spreads the autoencoder's work over the worker processes instead of the trainer's.
+    With ``encoder = (spec, mirror)`` the workers also encode each episode (:func:`encode_episode`)
+    and deliver :class:`EncodedEpisode` items: on a machine without a GPU this spreads the
+    autoencoder's work over the worker processes instead of the trainer's. ``spec`` is
+    ``(vae_config, vae_state_dict)`` (each worker builds the VAE) or any picklable object with an
+    ``encode(video)`` method (e.g. :class:`~yume_env.train.linear_code.LinearCodeEncoder`).
     """
 
     def __init__(

@@ -237,6 +237,8 @@ class Trainer:
         self.store: LatentStore | None = None
         self.contexts: list[torch.Tensor] = []
         self.source: EpisodeSource | None = None
+        self._code = None  # the closed-form code (LinearCode), fitted again on first use
+        self._code_encoder = None  # what encodes episodes in a closed-form run (see _episode_encoder)
         self._last_ckpt = time.perf_counter()
 
     # ------------------------------------------------------------------ setup
@@ -361,7 +363,8 @@ class Trainer:
             return torch.from_numpy(f.astype(np.float32) / 127.5 - 1).permute(0, 4, 1, 2, 3)
 
         t0 = time.perf_counter()
-        code = self._fit_linear_code(first, n_fit)
+        code = self._code = self._fit_linear_code(first, n_fit)
+        self._code_encoder = None
         trained = cfg.resume or cfg.init is not None
         old = copy.deepcopy(vae).eval() if trained else None
         install_linear_encoder(vae, code)
@@ -400,8 +403,7 @@ class Trainer:
             return None
         info = self.state["linear_encoder"]  # setup() refused runs without it
         if "code_std" not in info:  # installed before the spectrum was recorded: fit it again
-            first, end = info["fit_seeds"]
-            info["code_std"] = _spectrum(self._fit_linear_code(first, end - first))
+            info["code_std"] = _spectrum(self._linear_code())
         var = np.square(np.asarray(info["code_std"], dtype=np.float64))
         return tuple(float(x) for x in var * len(var) / var.sum())
 
@@ -527,12 +529,45 @@ class Trainer:
             # the autoencoder phase's renderers: the episodes they had in flight are rendered again
             self.source.close()
             self.source = None
-        vae = self.model.vae
-        state = {k: v.detach().float().cpu() for k, v in vae.state_dict().items()}
+        encoder = self._episode_encoder()
+        if encoder is self.model.vae:
+            encoder = (encoder.config, {k: v.detach().float().cpu() for k, v in encoder.state_dict().items()})
         self.source = self._new_source(
-            self._seeds_to_render(), cfg.encode_workers, encoder=(vae.config, state, cfg.mirror)
+            self._seeds_to_render(), cfg.encode_workers, encoder=(encoder, cfg.mirror)
         )
         return self.source
+
+    def _episode_encoder(self):
+        """What encodes the transformer's episodes: the VAE, or, in a run with the closed-form
+        encoder, the code computed directly (:class:`LinearCodeEncoder`, about 200 times faster on
+        a CPU) once it is checked to give the installed encoder's latents on a held-out block."""
+        if not self.state.get("linear_encoder"):
+            return self.model.vae
+        if self._code_encoder is None:
+            from yume_env.train.data import rollout_episode
+            from yume_env.train.linear_code import LinearCodeEncoder
+
+            encoder = LinearCodeEncoder(self._linear_code())
+            ep = rollout_episode(TRAIN_SEED_START - 1, 1, self.cfg.resolution)
+            clip = to_video(ep.frames, self.device)
+            with torch.no_grad():
+                rms = torch.sqrt(torch.mean((encoder.encode(clip) - self.model.vae.encode(clip)) ** 2)).item()
+            if rms > 0.05:  # e.g. a VAE whose encoder was changed after the code was installed
+                self.log(
+                    f"linear encoder: the direct code is {rms:.3f} rms off the VAE's; encoding with the VAE"
+                )
+                self._code_encoder = self.model.vae
+            else:
+                self.log(f"linear encoder: episodes encoded by the code directly ({rms:.4f} rms off the VAE)")
+                self._code_encoder = encoder
+        return self._code_encoder
+
+    def _linear_code(self):
+        """The run's closed-form code, fitted again from its seeds (deterministic) on first use."""
+        if self._code is None:
+            first, end = self.state["linear_encoder"]["fit_seeds"]
+            self._code = self._fit_linear_code(first, end - first)
+        return self._code
 
     @torch.no_grad()
     def _dit_validation_set(self, episodes: int = 4) -> list[ValidationBatch]:
@@ -547,7 +582,8 @@ class Trainer:
             rollout_episode(TRAIN_SEED_START - 2 - i, cfg.blocks_per_episode, cfg.resolution)
             for i in range(episodes)
         ]
-        encoded = [encode_episode(m.vae, ep, mirror=False, device=self.device) for ep in rendered]
+        encoder = self._episode_encoder()
+        encoded = [encode_episode(encoder, ep, mirror=False, device=self.device) for ep in rendered]
         gen = torch.Generator().manual_seed(1234)
         levels = FlowConfig().sampler_levels()
         out = []
@@ -598,7 +634,7 @@ class Trainer:
         t0 = time.perf_counter()
         for ep in episodes:
             if isinstance(ep, Episode):
-                ep = encode_episode(self.model.vae, ep, self.cfg.mirror, self.device)
+                ep = encode_episode(self._episode_encoder(), ep, self.cfg.mirror, self.device)
             for start, blocks, captions in ep.parts:
                 self.store.add(start, blocks, captions, ep.seed)
         new_caps = self.store.captions[len(self.contexts) :]
